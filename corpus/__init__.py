@@ -1,0 +1,1 @@
+"""Real kernel traces (dmesg, ftrace) parsed into OOM episodes and turned into fuzz seeds."""

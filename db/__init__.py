@@ -1,0 +1,1 @@
+"""Findings, campaigns and corpus entries in SQL (SQLAlchemy 2.0, Alembic migrations)."""

@@ -1,0 +1,148 @@
+"""The kernel object: global state of one execution, with a variant's functions as methods.
+
+A variant is a subclass of ``Kernel`` whose class dictionary holds the model functions of its
+kernel version (``variants.py`` builds it). Model functions are plain module-level functions
+taking the kernel as first argument (``def exit_mm(k, tsk)``), so once installed they are
+called as ``k.exit_mm(tsk)`` and a later variant replaces one by defining a function of the
+same name. Globals keep the kernel's names (``oom_lock``, ``oom_victims``,
+``oom_killer_disabled``); memory bookkeeping and the event log are the model's own.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from . import invariants as inv
+from .runtime.machine import Lockup, Machine
+from .runtime.primitives import Atomic, Mutex, WaitQueue, preempt_point, wake_up
+
+
+class Kernel:
+    """Global kernel state; variant subclasses add the functions."""
+
+    NAME = "base"
+    PARENT: str | None = None
+    SUMMARY = ""
+    KNOWN_BUGS: dict[str, tuple[str, ...]] = {}
+    LIVENESS: tuple[Callable, ...] = (
+        inv.reaper_stalled,
+        inv.victim_never_reaped,
+        inv.memdie_stuck_after_reap,
+        inv.unreapable_reselected,
+        inv.victim_stuck,
+    )
+    CITATIONS: dict[str, str] = {}
+    has_oom_victims_counter = True
+    OOM_HIDE_FLAGS = 0  # mm flags that hide a victim's mm from the OOM killer (MMF_OOM_REAPED...)
+
+    def __init__(self, m: Machine, *, wmark_min: int = 1, kill_allocating_task: bool = False) -> None:
+        self.m = m
+        self.oom_lock = Mutex(m, "oom_lock")
+        self.oom_victims = Atomic(m, "oom_victims", 0)
+        self.oom_victims_wait = WaitQueue(m, "oom_victims_wait")
+        self.oom_killer_disabled = False
+        self.sysctl_oom_kill_allocating_task = kill_allocating_task
+        self.memory_wait = WaitQueue(m, "free_memory")
+        self.scenario_wait = WaitQueue(m, "scenario_end")
+        self.scenario_over = False
+        self.wmark_min = wmark_min
+        self.free_pages = wmark_min
+        self.totalpages = 64
+        self.tasks: list[Any] = []  # the task list: unhashed by release_task
+        self.all_tasks: list[Any] = []  # every task ever created, for end-of-run checks
+        self.mms: list[Any] = []
+        self.objects = 0
+        self.allocating: dict[int, bool] = {}
+        self.system_freezing_cnt = 0
+        self.pm_freezing = False
+        self.suspend_task: Any = None
+        self.ghost_reap_requested: set[int] = set()
+        self.events: list[tuple] = []
+        self._retry_counts: dict[int, int] = {}
+        self._retry_seen: set = set()
+        m.snapshot = self.snapshot
+
+    # -- the execution's view of the kernel ------------------------------------------------------
+    @property
+    def current(self) -> Any:
+        return self.m.current.task
+
+    def killed(self) -> bool:
+        """fatal_signal_pending(current), for killable waits."""
+        return self.m.current.task.sigkill
+
+    def next_oid(self) -> int:
+        self.objects += 1
+        return self.objects
+
+    def log(self, kind: str, task: Any = None, **fields: Any) -> None:
+        """Record a kernel-visible event (a printk or tracepoint the real kernel would emit)."""
+        self.events.append((kind, None if task is None else task.role, len(self.m.sites)))
+
+    # -- memory bookkeeping (the model's, not the kernel's) --------------------------------------
+    def memory_available(self) -> bool:
+        return self.free_pages > self.wmark_min
+
+    def free_pages_add(self, pages: int) -> None:
+        if pages:
+            self.free_pages += pages
+            wake_up(self.memory_wait)
+
+    def add_pages(self, mm: Any, pages: int) -> None:
+        """A successful allocation is mapped into mm's first private, unlocked mapping."""
+        for vma in mm.mmap:
+            if not vma.vm_flags:
+                vma.pages += pages
+                return
+        if mm.mmap:
+            mm.mmap[0].pages += pages
+
+    def complete_vfork(self, child: Any) -> None:
+        wake_up(self.vfork_wait)
+
+    def reapable(self, p: Any, mm: Any) -> bool:
+        """Whether this variant's rules would let the reaper unmap mm (checked by invariants)."""
+        return all(t.signal.oom_score_adj != -1000 for t in self.tasks if t.mm is mm and not t.flags & 0x200000)
+
+    def mm_pins_by_design(self, mm: Any) -> int:
+        """mm_count references the kernel keeps on purpose past the last user (v4.9 oom_mm)."""
+        return 0
+
+    # -- livelock detection ------------------------------------------------------------------------
+    def retry_point(self, site: str) -> Any:
+        """The head of an unbounded retry loop: cond_resched() plus lockup detection.
+
+        Every 2^j-th pass (j >= 2) the complete state is fingerprinted; if it equals one seen at
+        an earlier retry point, nothing but retry loops ran in between and they changed nothing.
+        """
+        m = self.m
+        tid = m.current.tid
+        # No local variable may differ between passes: this frame is part of the fingerprint.
+        self._retry_counts[tid] = self._retry_counts.get(tid, 0) + 1
+        if self._retry_counts[tid] >= 4 and self._retry_counts[tid] & (self._retry_counts[tid] - 1) == 0:
+            if self._fingerprint_seen():
+                raise Lockup(site)
+        yield from preempt_point(m, site)
+
+    def _fingerprint_seen(self) -> bool:
+        from .runtime.fingerprint import machine_fingerprint
+
+        key = machine_fingerprint(self.m)
+        if key in self._retry_seen:
+            return True
+        self._retry_seen.add(key)
+        return False
+
+    def snapshot(self) -> tuple:
+        """Every shared object's state, for fingerprints (tasks and mms in creation order)."""
+        return (
+            self.oom_victims.counter, self.oom_lock.owner is not None, self.oom_killer_disabled,
+            self.free_pages, self.system_freezing_cnt, self.pm_freezing, self.scenario_over,
+            tuple(t.snapshot() for t in self.tasks),
+            tuple(mm.snapshot() for mm in self.mms),
+            self.extra_snapshot(),
+        )
+
+    def extra_snapshot(self) -> tuple:
+        """State a variant adds (its reaper queue, for instance)."""
+        return ()

@@ -1,0 +1,1 @@
+"""The v4.5 kernel model, one module per C file, the base every variant patches."""

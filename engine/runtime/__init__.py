@@ -1,0 +1,1 @@
+"""Cooperative-coroutine runtime: threads, scheduling points, primitives, choices and strategies."""

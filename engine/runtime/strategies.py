@@ -1,0 +1,204 @@
+"""Scheduling strategies behind one small protocol: replay, random, PCT and bounded DFS.
+
+Every strategy answers the machine's two questions (``pick`` at a decision point, ``choose``
+for a data choice) and is told when an execution begins and ends. None of them knows the
+kernel model, and the machine knows none of them. Whatever a strategy decides is recorded by
+the machine, so any execution, however it was found, replays from the canonical input that
+``RunResult.recording.to_bytes()`` gives.
+
+* ``Replay``: decodes an input (``choices.ChoiceInput``); this is also how the fuzzer drives
+  the engine.
+* ``RandomWalk``: uniform choices from a seeded generator (the classic random scheduler).
+* ``PCT``: probabilistic concurrency testing (Burckhardt et al., ASPLOS 2010): random thread
+  priorities and d-1 priority change points; finds a bug of depth d with probability at least
+  1/(n k^(d-1)) per execution for n threads and k steps.
+* ``BoundedDFS``: systematic exploration of every execution with at most K preemptions
+  (deviations from the default schedule), with iterative bounding (all executions with 0
+  preemptions, then 1, ...), as in CHESS. Data choices (the scenario) branch freely.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Protocol
+
+from .choices import ChoiceInput
+from .machine import RUNNABLE, Machine
+
+
+class ExplorationStrategy(Protocol):
+    """A strategy that can drive many executions."""
+
+    def begin(self) -> bool:
+        """Prepare the next execution; False when there is none left."""
+
+    def pick(self, m: Machine, decision: int, n_alt: int) -> int: ...
+
+    def choose(self, n: int) -> int: ...
+
+    def end(self, result: Any) -> None: ...
+
+
+class Replay:
+    """Decode one input; ``begin`` restarts it, so replaying twice is two executions."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = bytes(raw)
+        self._input = ChoiceInput(self.raw)
+
+    def begin(self) -> bool:
+        self._input = ChoiceInput(self.raw)
+        return True
+
+    def pick(self, m: Machine, decision: int, n_alt: int) -> int:
+        return self._input.pick(decision, n_alt)
+
+    def choose(self, n: int) -> int:
+        return self._input.choose(n)
+
+    def end(self, result: Any) -> None:
+        pass
+
+
+class RandomWalk:
+    """Uniform random decisions from one seeded generator."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+
+    def begin(self) -> bool:
+        return True
+
+    def pick(self, m: Machine, decision: int, n_alt: int) -> int:
+        return self.rng.randrange(n_alt + 1)
+
+    def choose(self, n: int) -> int:
+        return self.rng.randrange(n)
+
+    def end(self, result: Any) -> None:
+        pass
+
+
+class PCT:
+    """Probabilistic concurrency testing with depth ``depth``.
+
+    Priorities: each thread gets a distinct random priority >= depth when first seen; at the
+    i-th of the d-1 change points the running thread's priority drops to i (below every initial
+    one). The highest-priority candidate always runs; timers fire only when nothing can run.
+    ``k`` (the step estimate the change points are drawn from) adapts to the longest execution
+    seen so far.
+    """
+
+    def __init__(self, seed: int, depth: int = 3, steps_estimate: int = 64) -> None:
+        self.rng = random.Random(seed)
+        self.depth = max(1, depth)
+        self.k = max(1, steps_estimate)
+        self.priority: dict[int, int] = {}
+        self.change_points: dict[int, int] = {}
+        self._order: list[int] = []
+
+    def begin(self) -> bool:
+        self.priority = {}
+        self._order = self.rng.sample(range(1000), 64)  # distinct initial priorities, by tid
+        points = self.rng.sample(range(self.k), min(self.k, self.depth - 1)) if self.depth > 1 else []
+        self.change_points = {point: i + 1 for i, point in enumerate(sorted(points))}
+        return True
+
+    def _prio(self, tid: int) -> int:
+        prio = self.priority.get(tid)
+        if prio is None:
+            prio = self.depth + self._order[tid % len(self._order)]
+            self.priority[tid] = prio
+        return prio
+
+    def pick(self, m: Machine, decision: int, n_alt: int) -> int:
+        cur = m.current
+        cur_runnable = cur is not None and cur.state == RUNNABLE
+        if decision in self.change_points and cur is not None:
+            self.priority[cur.tid] = self.change_points[decision]
+        if cur_runnable:
+            best, best_prio = 0, self._prio(cur.tid)
+            queue = m.runq
+        else:
+            best, best_prio = 0, self._prio(m.runq[0].tid)
+            queue = m.runq[1:]
+        for i, thread in enumerate(queue, start=1):
+            prio = self._prio(thread.tid)
+            if prio > best_prio:
+                best, best_prio = i, prio
+        return best
+
+    def choose(self, n: int) -> int:
+        return self.rng.randrange(n)
+
+    def end(self, result: Any) -> None:
+        decisions = getattr(result, "decisions", 0)
+        if decisions > self.k:
+            self.k = decisions
+
+
+class NondeterminismError(RuntimeError):
+    """Replaying a prefix met a different decision: the model is not deterministic."""
+
+
+class BoundedDFS:
+    """Every execution with at most ``max_preemptions`` deviations, fewest deviations first."""
+
+    def __init__(self, max_preemptions: int = 2, iterative: bool = True) -> None:
+        self.max_preemptions = max(0, max_preemptions)
+        self.bound = 0 if iterative else self.max_preemptions
+        self.path: list[list[int]] = []  # [value, n, is_scheduling]
+        self.pos = 0
+        self._started = False
+        self.passes_done = 0
+
+    def begin(self) -> bool:
+        self.pos = 0
+        if not self._started:
+            self._started = True
+            return True
+        if self._advance():
+            return True
+        self.passes_done += 1
+        if self.bound < self.max_preemptions:
+            self.bound += 1
+            self.path = []
+            return True
+        return False
+
+    def _advance(self) -> bool:
+        path = self.path
+        used = sum(1 for value, _, sched in path if sched and value)
+        while path:
+            node = path[-1]
+            value, n, sched = node
+            if sched and value:
+                used -= 1
+            if value + 1 < n and not (sched and used + 1 > self.bound):
+                node[0] = value + 1
+                return True
+            path.pop()
+        return False
+
+    def _next(self, n: int, sched: bool) -> int:
+        path, pos = self.path, self.pos
+        self.pos = pos + 1
+        if pos < len(path):
+            node = path[pos]
+            if node[1] != n or node[2] != sched:
+                raise NondeterminismError(
+                    f"decision {pos}: replayed prefix expected {node[1]} options, found {n}"
+                )
+            return node[0]
+        path.append([0, n, sched])
+        return 0
+
+    def pick(self, m: Machine, decision: int, n_alt: int) -> int:
+        return self._next(n_alt + 1, True)
+
+    def choose(self, n: int) -> int:
+        return self._next(n, False)
+
+    def end(self, result: Any) -> None:
+        # Decisions never reached this time (the run ended earlier) must not be revisited.
+        del self.path[self.pos :]

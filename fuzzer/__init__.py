@@ -1,0 +1,1 @@
+"""Atheris fuzz campaigns over the engine, with interleaving coverage, dedup and minimisation."""

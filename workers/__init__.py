@@ -1,0 +1,1 @@
+"""The fuzz farm: Celery workers and the campaign coordinator."""
