@@ -117,8 +117,12 @@ def classify(k: Kernel, run: RunResult) -> tuple[Violation | None, str]:
     if run.outcome == Outcome.VIOLATION and run.violation is not None:
         return run.violation, _where(run.violation)
     if run.outcome in (Outcome.LOCKUP, Outcome.QUIESCENT):
-        return inv.classify_stall(k, run.outcome), "stall"
+        violation = inv.classify_stall(k, run.outcome)
+        return violation, "stall"
     if run.outcome == Outcome.OK:
+        busy = [t for t in k.m.threads if t.daemon and t.state in (1, 2) and t.waiting_on not in k.idle_waits()]
+        if busy:  # a kernel thread is stuck mid-work: the run did not really finish
+            return inv.classify_stall(k, Outcome.QUIESCENT), "stall"
         return inv.check_end(k), "end"
     return None, ""
 

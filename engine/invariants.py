@@ -182,8 +182,17 @@ def _memdie(k: Any) -> list:
     return [p for p in k.tasks if p.tif & TIF_MEMDIE and p.state != TASK_DEAD]
 
 
-def classify_stall(k: Any, outcome: Outcome) -> Violation:
-    """Name the liveness invariant an execution without progress violates (first match wins)."""
+def classify_stall(k: Any, outcome: Outcome) -> Violation | None:
+    """Name the liveness invariant an execution without progress violates (first match wins).
+
+    None when the only threads left wait for free memory without being able to invoke the
+    OOM killer themselves (GFP_NOIO-style waits) and no allocator is left: in the model's
+    closed world nobody else allocates, in a real system the next allocation would.
+    """
+    if not _waiting_allocators(k) and all(
+        t.waiting_on in (k.memory_wait, k.scenario_wait) for t in k.m.threads if t.state in (1, 2) and not t.daemon
+    ):
+        return None
     for check in k.LIVENESS:
         violation = check(k, outcome)
         if violation is not None:

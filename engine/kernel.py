@@ -56,10 +56,13 @@ class Kernel:
         self.system_freezing_cnt = 0
         self.pm_freezing = False
         self.suspend_task: Any = None
-        self.ghost_reap_requested: set[int] = set()
+        self.rcu_readers = 0
+        self.rcu_callbacks: list[Any] = []
         self.events: list[tuple] = []
         self._retry_counts: dict[int, int] = {}
-        self._retry_seen: set = set()
+        self._retry_seen: dict[Any, tuple[int, list[int]]] = {}
+        self._time_epoch = 0  # timers fired by spinning retry loops
+        self._jumped_since_seen = False
         m.snapshot = self.snapshot
 
     # -- the execution's view of the kernel ------------------------------------------------------
@@ -100,6 +103,11 @@ class Kernel:
     def complete_vfork(self, child: Any) -> None:
         wake_up(self.vfork_wait)
 
+    def idle_waits(self) -> tuple:
+        """Wait queues a kernel thread sleeps on when it has nothing to do."""
+        wq = getattr(self, "oom_reaper_wait", None)
+        return (wq,) if wq is not None else ()
+
     def reapable(self, p: Any, mm: Any) -> bool:
         """Whether this variant's rules would let the reaper unmap mm (checked by invariants)."""
         return all(t.signal.oom_score_adj != -1000 for t in self.tasks if t.mm is mm and not t.flags & 0x200000)
@@ -112,6 +120,9 @@ class Kernel:
     def retry_point(self, site: str) -> Any:
         """The head of an unbounded retry loop: cond_resched() plus lockup detection.
 
+        cond_resched() lets every other runnable thread go first by default, as a fair kernel
+        scheduler would during a busy retry loop.
+
         Every 2^j-th pass (j >= 2) the complete state is fingerprinted; if it equals one seen at
         an earlier retry point, nothing but retry loops ran in between and they changed nothing.
         """
@@ -121,17 +132,28 @@ class Kernel:
         self._retry_counts[tid] = self._retry_counts.get(tid, 0) + 1
         if self._retry_counts[tid] >= 4 and self._retry_counts[tid] & (self._retry_counts[tid] - 1) == 0:
             if self._fingerprint_seen():
-                raise Lockup(site)
-        yield from preempt_point(m, site)
+                if not m.sleepers or self._jumped_since_seen:
+                    raise Lockup(site)
+                # Spinning takes time: let the earliest timer expire, then look again.
+                m.fire_earliest_timer()
+                self._time_epoch += 1
+        m.yield_cpu()
+        yield site
 
     def _fingerprint_seen(self) -> bool:
         from .runtime.fingerprint import machine_fingerprint
 
-        key = machine_fingerprint(self.m)
-        if key in self._retry_seen:
-            return True
-        self._retry_seen.add(key)
-        return False
+        m = self.m
+        key = machine_fingerprint(m)
+        seen = self._retry_seen.get(key)
+        self._retry_seen[key] = (self._time_epoch, [t.runs for t in m.threads])
+        if seen is None:
+            return False
+        epoch, runs = seen
+        self._jumped_since_seen = epoch != self._time_epoch
+        # A repeat is a lockup only if every thread that could run did run in between: a
+        # strategy that starved a runnable thread proves nothing.
+        return all(t.runs > r for t, r in zip(m.threads, runs) if t.state == 0 and t is not m.current)
 
     def snapshot(self) -> tuple:
         """Every shared object's state, for fingerprints (tasks and mms in creation order)."""

@@ -30,7 +30,7 @@ def _unhash(k: Any, t: Any) -> None:
         k.tasks.remove(t)
     if t in t.signal.threads:
         t.signal.threads.remove(t)
-    k.put_task_struct(t)
+    k.delayed_put_task_struct(t)
 
 
 def exit_mm(k: Any, tsk: Any) -> Any:

@@ -32,11 +32,14 @@ ABORT = object()  # select_bad_process's (struct task_struct *)-1UL
 def find_lock_task_mm(k: Any, p: Any) -> Any:
     """mm/oom_kill.c:find_lock_task_mm() @ v4.5: a thread of p's group that still has an mm,
     returned with its task_lock held, or None."""
+    k.rcu_read_lock()
     for t in list(p.signal.threads) or [p]:
         yield from spin_lock(t.alloc_lock)
         if t.mm is not None:
+            k.rcu_read_unlock()
             return t
         yield from spin_unlock(t.alloc_lock)
+    k.rcu_read_unlock()
     return None
 
 
@@ -86,6 +89,7 @@ def select_bad_process(k: Any) -> Any:
     Returns (chosen task with a reference held, points) or (ABORT, 0) or (None, 0).
     """
     chosen, chosen_points = None, 0
+    k.rcu_read_lock()
     for p in list(k.tasks):
         verdict = yield from k.oom_scan_process_thread(p)
         if verdict == OOM_SCAN_SELECT:
@@ -94,6 +98,7 @@ def select_bad_process(k: Any) -> Any:
         if verdict == OOM_SCAN_CONTINUE:
             continue
         if verdict == OOM_SCAN_ABORT:
+            k.rcu_read_unlock()
             return ABORT, 0
         points = yield from k.oom_badness(p)
         if not points or points < chosen_points:
@@ -103,6 +108,7 @@ def select_bad_process(k: Any) -> Any:
         chosen, chosen_points = p, points
     if chosen is not None:
         k.get_task_struct(chosen)
+    k.rcu_read_unlock()
     return chosen, chosen_points
 
 
@@ -231,6 +237,7 @@ def oom_kill_sharers(k: Any, victim: Any, mm: Any) -> Any:
     init and OOM_SCORE_ADJ_MIN processes are spared. Returns can_oom_reap (always True before
     the reaper exists).
     """
+    k.rcu_read_lock()
     for p in list(k.tasks):
         if not thread_group_leader(p) or not k.process_shares_mm(p, mm):
             continue
@@ -239,6 +246,7 @@ def oom_kill_sharers(k: Any, victim: Any, mm: Any) -> Any:
         if p.signal.oom_score_adj == OOM_SCORE_ADJ_MIN:
             continue
         yield from k.do_send_sig_info(p)
+    k.rcu_read_unlock()
     return True
 
 

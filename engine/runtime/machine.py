@@ -86,7 +86,7 @@ class Outcome(enum.IntEnum):
 class Thread:
     """One kernel thread: a coroutine plus its scheduling state."""
 
-    __slots__ = ("tid", "role", "gen", "state", "wake_at", "task", "daemon", "waiting_on", "killable")
+    __slots__ = ("tid", "role", "gen", "state", "wake_at", "task", "daemon", "waiting_on", "killable", "runs")
 
     def __init__(self, tid: int, role: str, gen: Coroutine, task: Any, daemon: bool) -> None:
         self.tid = tid
@@ -98,6 +98,7 @@ class Thread:
         self.daemon = daemon
         self.waiting_on: Any = None
         self.killable = False
+        self.runs = 0  # steps this thread has taken (fairness of lockup verdicts)
 
     def __repr__(self) -> str:
         return f"<Thread {self.role} {STATE_NAMES[self.state]}>"
@@ -175,6 +176,8 @@ class Machine:
         self.on_switch: Callable[[Thread], None] | None = None
         self._seen_quiescent: set[Any] = set()
         self._jumps = 0
+        self._yielded = False
+        self._yielder: Thread | None = None
         self._resumed: dict[int, tuple[Any, tuple[str, ...]]] = {}
 
     # -- setup ---------------------------------------------------------------------------
@@ -219,6 +222,12 @@ class Machine:
         thread.waiting_on = None
         self.runq.append(thread)
 
+    def yield_cpu(self) -> None:
+        """cond_resched(): the current thread goes behind the others that can run (it must yield
+        next). By default the head of the run queue runs; staying is a preemption choice."""
+        if self.runq:
+            self._yielded = True
+
     def effect(self, text: str) -> None:
         """Describe what the current step did (kept only when tracing)."""
         if self.tracing and self.trace:
@@ -228,10 +237,12 @@ class Machine:
     def alternative(self, i: int) -> Thread | None:
         """Alternative ``i`` (1-based) of the current decision; None means "fire the timer"."""
         cur = self.current
-        queue = self.runq if cur is not None and cur.state == RUNNABLE else self.runq[1:]
+        yielded = self._yielder is cur and cur is not None
+        queue = self.runq if cur is not None and cur.state == RUNNABLE and not yielded else self.runq[1:]
         return queue[i - 1] if i <= len(queue) else None
 
-    def _fire_earliest_timer(self) -> None:
+    def fire_earliest_timer(self) -> None:
+        """Advance jiffies to the earliest deadline and wake every thread due by then."""
         deadline = min(t.wake_at for t in self.sleepers)
         if deadline > self.jiffies:
             self.jiffies = deadline
@@ -242,6 +253,11 @@ class Machine:
         """Decide who runs the next step; None when nothing can run or sleep any more."""
         cur = self.current
         runq = self.runq
+        if self._yielded:
+            self._yielded = False
+            self._yielder = cur
+            runq.append(cur)
+            cur = None
         if cur is not None and cur.state == RUNNABLE:
             n_alt = len(runq) + (1 if self.sleepers else 0)
             if n_alt == 0:
@@ -254,7 +270,7 @@ class Machine:
             runq.append(cur)
             if choice >= len(runq):  # past the run queue: fire the timer, run who it woke first
                 before = len(runq)
-                self._fire_earliest_timer()
+                self.fire_earliest_timer()
                 return runq.pop(before)
             return runq.pop(choice - 1)
         while not runq:
@@ -262,7 +278,7 @@ class Machine:
                 return None
             if self._quiescent_repeat():
                 return None
-            self._fire_earliest_timer()
+            self.fire_earliest_timer()
         n_alt = len(runq) - 1 + (1 if self.sleepers else 0)
         if n_alt == 0:
             return runq.pop(0)
@@ -273,7 +289,7 @@ class Machine:
         self.picks.append((self.decisions - 1, choice))
         if choice > len(runq) - 1:
             before = len(runq)
-            self._fire_earliest_timer()
+            self.fire_earliest_timer()
             return runq.pop(before)
         return runq.pop(choice)
 
@@ -310,8 +326,13 @@ class Machine:
                 break
             if thread is not previous and on_switch is not None:
                 on_switch(thread)
-            preempted = previous is not None and previous is not thread and previous.state == RUNNABLE
+            preempted = (
+                previous is not None and previous is not thread and previous.state == RUNNABLE
+                and previous is not self._yielder
+            )
+            self._yielder = None
             previous = thread
+            thread.runs += 1
             self.current = thread
             if tracing:  # the step performs the operation the thread stopped before
                 site, stack = self._resumed.get(thread.tid, ("start", ()))

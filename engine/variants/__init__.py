@@ -93,17 +93,21 @@ def _from_module(module: ModuleType) -> type[Kernel]:
     return build_variant(module, parent, tuple(getattr(module, "MODULES", ())))
 
 
+def _shipped_modules() -> list[ModuleType]:
+    here = Path(__file__).parent
+    return [_load_module(name) for name in SHIPPED if (here / f"{name}.py").exists()]
+
+
 def variant_names() -> list[str]:
     """The shipped variants, oldest first."""
-    return [_load_module(name).NAME for name in SHIPPED]
+    return [module.NAME for module in _shipped_modules()]
 
 
 def load_variant(name: str) -> type[Kernel]:
     """A shipped variant by name (``v4.6-rc1``), or a variant file by path (``my_patch.py``)."""
     if name in _cache:
         return _cache[name]
-    for module_name in SHIPPED:
-        module = _load_module(module_name)
+    for module in _shipped_modules():
         if module.NAME == name:
             cls = _from_module(module)
             _cache[name] = cls

@@ -1,0 +1,1 @@
+"""Alembic environment and revisions of the findings database, run by oomfuzz.db.engine.upgrade."""

@@ -1,0 +1,76 @@
+"""The engine commands as a user runs them: exit codes, one-line errors, JSON shapes."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+BZ03 = "hex:0501000000001101"
+
+
+def oomfuzz(*args, stdin=None):
+    return subprocess.run(
+        [sys.executable, "-c", "from oomfuzz.cli import main; main()", *args],
+        capture_output=True, text=True, input=stdin, timeout=120,
+    )
+
+
+def test_variants_json():
+    out = oomfuzz("variants", "--json")
+    assert out.returncode == 0
+    rows = json.loads(out.stdout)["variants"]
+    seed = next(r for r in rows if r["name"] == "seed-3of2")
+    assert seed["parent"] == "mmotm-2016-01" and "BZ-03" in seed["known_bugs"]
+
+
+def test_replay_renders_a_swimlane_with_citations():
+    out = oomfuzz("replay", "--variant", "seed-3of2", BZ03)
+    assert out.returncode == 0, out.stderr
+    assert "FINDING [BZ-03]" in out.stdout
+    assert "mm/oom_kill.c:exit_oom_victim(tsk) @ seed-3of2" in out.stdout
+    assert "✗" in out.stdout and "»" in out.stdout
+    assert f"oomfuzz replay --variant seed-3of2 {BZ03}" in out.stdout
+
+
+def test_replay_json():
+    out = oomfuzz("replay", "--variant", "seed-3of2", BZ03, "--json")
+    data = json.loads(out.stdout)
+    assert data["finding"]["known_bug"] == "BZ-03"
+    assert data["trace"][-1]["violation"] is True
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("replay", "--variant", "v9.9", "hex:00"), "unknown variant 'v9.9'"),
+        (("replay", "--variant", "v4.5", "hex:zz"), "bad input"),
+        (("replay", "--variant", "v4.5", "/no/such/file"), "neither hex"),
+        (("explore", "--variant", "v4.5", "--strategy", "nope"), "Invalid value"),
+        (("explore", "--variant", "nope.py"), "does not exist"),
+    ],
+)
+def test_user_errors_are_one_line(args, message):
+    out = oomfuzz(*args)
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_explore_json_lists_findings_with_replay_commands():
+    out = oomfuzz("explore", "--variant", "seed-3of2", "--strategy", "dfs", "--executions", "2500", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert {"variant", "strategy", "executions", "seconds", "findings"} <= set(data)
+    bz03 = [f for f in data["findings"] if f["known_bug"] == "BZ-03"]
+    assert bz03, data["findings"]
+    for key in ("invariant", "title", "signature", "known_bug", "preemptions", "steps", "replay"):
+        assert key in bz03[0]
+    replayed = oomfuzz(*bz03[0]["replay"].split()[1:], "--json")
+    assert json.loads(replayed.stdout)["finding"]["signature"] == bz03[0]["signature"]
+
+
+def test_user_variant_file_from_the_readme():
+    out = oomfuzz("replay", "--variant", "examples/seed_test_and_clear.py", BZ03, "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["finding"] is None
