@@ -137,6 +137,8 @@ def check_oom_killer_disable_return(k: Any) -> None:
     I/O (kernel/power/process.c:freeze_processes()).
     """
     for p in k.tasks:
+        if p is k.current:  # the suspending task itself may have been an OOM victim
+            continue
         if p.ghost_victim and not p.ghost_exit_mm_done and not p.frozen:
             raise fail("oom_killer_disable_early", f"{p.role} is a victim still in the kernel", p, k.current)
 

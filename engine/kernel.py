@@ -59,10 +59,9 @@ class Kernel:
         self.rcu_readers = 0
         self.rcu_callbacks: list[Any] = []
         self.events: list[tuple] = []
-        self._retry_counts: dict[int, int] = {}
-        self._retry_seen: dict[Any, tuple[int, list[int]]] = {}
-        self._time_epoch = 0  # timers fired by spinning retry loops
-        self._jumped_since_seen = False
+        self._loop_states: dict[int, Any] = {}
+        self._stable_key: Any = None
+        self._stable_passes: dict[int, int] = {}
         m.snapshot = self.snapshot
 
     # -- the execution's view of the kernel ------------------------------------------------------
@@ -117,48 +116,57 @@ class Kernel:
         return 0
 
     # -- livelock detection ------------------------------------------------------------------------
-    def retry_point(self, site: str) -> Any:
+    def retry_point(self, site: str, loop_state: Any = None) -> Any:
         """The head of an unbounded retry loop: cond_resched() plus lockup detection.
 
         cond_resched() lets every other runnable thread go first by default, as a fair kernel
-        scheduler would during a busy retry loop.
-
-        Every 2^j-th pass (j >= 2) the complete state is fingerprinted; if it equals one seen at
-        an earlier retry point, nothing but retry loops ran in between and they changed nothing.
+        scheduler would during a busy retry loop. Lockup: every thread that can run is cycling
+        through retry loops, each has passed its loop head at least twice, and neither the
+        shared state nor any loop's own ``loop_state`` (a counter that bounds the loop, say)
+        changed meanwhile. If a timer is pending, spinning lets time pass: the earliest timer
+        fires first, and only a repeat after that is a lockup.
         """
         m = self.m
         tid = m.current.tid
-        # No local variable may differ between passes: this frame is part of the fingerprint.
-        self._retry_counts[tid] = self._retry_counts.get(tid, 0) + 1
-        if self._retry_counts[tid] >= 4 and self._retry_counts[tid] & (self._retry_counts[tid] - 1) == 0:
-            if self._fingerprint_seen():
-                if not m.sleepers or self._jumped_since_seen:
-                    raise Lockup(site)
-                # Spinning takes time: let the earliest timer expire, then look again.
-                m.fire_earliest_timer()
-                self._time_epoch += 1
+        key = (self.progress_snapshot(), tuple(sorted(self._loop_states.items())))
+        if self._loop_states.get(tid) != loop_state:
+            self._loop_states[tid] = loop_state
+            key = None
+        if key != self._stable_key:
+            self._stable_key = key
+            self._stable_passes = {}
+        if m.current.task is None or m.current.task.ghost_oom_attempted:
+            # Only a pass that reached the OOM decision is evidence: one that lost a trylock
+            # might win it next time.
+            self._stable_passes[tid] = self._stable_passes.get(tid, 0) + 1
+        if key is not None and self._all_cycling():
+            if not m.sleepers:
+                raise Lockup(site)
+            m.fire_earliest_timer()  # time passes while they spin
+            self._stable_key = None
         m.yield_cpu()
         yield site
 
-    def _fingerprint_seen(self) -> bool:
-        from .runtime.fingerprint import machine_fingerprint
-
+    def _all_cycling(self) -> bool:
         m = self.m
-        key = machine_fingerprint(m)
-        seen = self._retry_seen.get(key)
-        self._retry_seen[key] = (self._time_epoch, [t.runs for t in m.threads])
-        if seen is None:
-            return False
-        epoch, runs = seen
-        self._jumped_since_seen = epoch != self._time_epoch
-        # A repeat is a lockup only if every thread that could run did run in between: a
-        # strategy that starved a runnable thread proves nothing.
-        return all(t.runs > r for t, r in zip(m.threads, runs) if t.state == 0 and t is not m.current)
+        passes = self._stable_passes
+        return all(
+            passes.get(t.tid, 0) >= 2 for t in m.threads if t.state == 0 or t is m.current
+        )
+
+    def progress_snapshot(self) -> tuple:
+        """Shared state that a retry loop could be waiting to see change (locks excluded: a
+        loop takes and drops them every pass), with sleepers' deadlines relative to now."""
+        m = self.m
+        return (
+            self.snapshot(),
+            tuple((t.state, t.wake_at - m.jiffies if t.state == 2 else 0) for t in m.threads),
+        )
 
     def snapshot(self) -> tuple:
         """Every shared object's state, for fingerprints (tasks and mms in creation order)."""
         return (
-            self.oom_victims.counter, self.oom_lock.owner is not None, self.oom_killer_disabled,
+            self.oom_victims.counter, self.oom_killer_disabled,
             self.free_pages, self.system_freezing_cnt, self.pm_freezing, self.scenario_over,
             tuple(t.snapshot() for t in self.tasks),
             tuple(mm.snapshot() for mm in self.mms),

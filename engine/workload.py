@@ -180,6 +180,11 @@ def boot(k: Any, scenario: Scenario) -> None:
     ]
     bodies += _other_process(k, scenario, victim_tasks[0], mm_a)
     bodies += _drivers(k, scenario, victim_tasks[0])
+    if scenario.other == "alloc_child":
+        child = next(t for t, _ in bodies if t.role == "other")
+        parent = next(t for t, _ in bodies if t.role == "allocator")
+        child.parent = parent
+        parent.children.append(child)
     k.drivers_left = sum(1 for t, _ in bodies if t.role in DRIVER_ROLES)
     k.totalpages = 64
     k.oom_init()
@@ -194,7 +199,7 @@ def _other_process(k: Any, scenario: Scenario, victim: Any, mm_a: mm_struct) -> 
     other = scenario.other
     if other == "none":
         return []
-    if other == "indep":
+    if other in ("indep", "alloc_child"):
         (b,) = new_process(k, ("other",), new_mm(k, "other_mm", ((0, 1),)))
     elif other == "init_shares":
         (b,) = new_process(k, ("init",), None, pid=1)

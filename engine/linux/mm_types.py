@@ -82,7 +82,7 @@ class mm_struct:
     def snapshot(self) -> tuple:
         sem = self.mmap_sem
         return (
-            self.mm_users.counter, self.mm_count.counter, sem.readers, sem.writer is not None,
+            self.mm_users.counter, self.mm_count.counter, sem.writer is not None,
             sem.writers_waiting, self.flags, self.aio_pending, self.ghost_freed,
             tuple(v.snapshot() for v in self.mmap),
         )

@@ -33,6 +33,7 @@ def __alloc_pages_may_oom(k: Any, pages: int) -> Any:
     """
     current = k.current
     got = yield from mutex_trylock(k.oom_lock)
+    current.ghost_oom_attempted = got
     if not got:
         yield from schedule_timeout(k.m, 1, "schedule_timeout_uninterruptible(1)")
         return False, True

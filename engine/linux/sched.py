@@ -55,7 +55,7 @@ class task_struct:
         "oid", "pid", "role", "comm", "flags", "tif", "state", "mm", "active_mm", "usage", "signal",
         "parent", "children", "alloc_lock", "oom_reaper_list", "sigkill", "thread", "vfork_done",
         "frozen", "exit_state", "ghost_victim", "ghost_exit_mm_done", "ghost_freed", "ghost_memdie_sets",
-        "ghost_exiting_user",
+        "ghost_exiting_user", "ghost_oom_attempted",
     )
 
     def __init__(self, k: Any, oid: int, pid: int, role: str, signal: signal_struct) -> None:
@@ -85,6 +85,7 @@ class task_struct:
         self.ghost_freed = False
         self.ghost_memdie_sets = 0
         self.ghost_exiting_user = False
+        self.ghost_oom_attempted = True  # did this task's last OOM retry pass reach the OOM decision
 
     def __repr__(self) -> str:
         return f"<task {self.role}>"
@@ -92,7 +93,7 @@ class task_struct:
     def snapshot(self) -> tuple:
         return (
             self.flags, self.tif, self.state, _oid(self.mm), self.usage, self.oom_reaper_list is not None,
-            _oid(self.oom_reaper_list), self.sigkill, self.frozen, self.exit_state, self.alloc_lock.owner is not None,
+            _oid(self.oom_reaper_list), self.sigkill, self.frozen, self.exit_state,
         )
 
 

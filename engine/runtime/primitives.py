@@ -136,16 +136,23 @@ class SpinLock:
         self.site_unlock = f"unlock({name})"
 
 
-def spin_lock(lock: SpinLock) -> Any:
+def spin_lock(lock: SpinLock, killed: Callable[[], bool] | None = None) -> Any:
+    """spin_lock / mutex_lock, or mutex_lock_killable when ``killed`` says whether a fatal
+    signal is pending: then False means the wait was interrupted and the lock is not held."""
     m = lock.m
     yield lock.site_lock
     while lock.owner is not None:
         if lock.owner is m.current:
             raise RuntimeError(f"model bug: recursive lock of {lock.name} by {m.current.role}")
+        if killed is not None and killed():
+            if m.current in lock.waiters:
+                lock.waiters.remove(m.current)
+            return False
         lock.waiters.append(m.current)
-        m.block(lock)
+        m.block(lock, killable=killed is not None)
         yield lock.site_lock
     lock.owner = m.current
+    return True
 
 
 def spin_trylock(lock: SpinLock) -> Any:

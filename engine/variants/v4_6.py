@@ -44,7 +44,8 @@ def wake_oom_reaper(k, tsk, mm):
     k.oom_reaper_list = tsk
     mm.ghost_reap_queued = True
     if k.m.tracing:
-        k.m.effect(f"queued {tsk.role}; its link is {'NULL' if tsk.oom_reaper_list is None else tsk.oom_reaper_list.role}")
+        link = tsk.oom_reaper_list
+        k.m.effect(f"queued {tsk.role}; its link is {'NULL' if link is None else link.role}")
     inv.check_reaper_queue(k, tsk, k.oom_reaper_list)
     yield from spin_unlock(k.oom_reaper_lock)
     wake_up(k.oom_reaper_wait)

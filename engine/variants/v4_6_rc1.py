@@ -29,7 +29,7 @@ from ..linux.sched import (
     thread_group_leader,
 )
 from ..runtime.primitives import (
-    SpinLock, atomic_dec_return, atomic_inc_not_zero, down_read_trylock, mutex_unlock, preempt_point,
+    SpinLock, atomic_dec_return, atomic_inc_not_zero, down_read_trylock, mutex_lock, mutex_unlock, preempt_point,
     read_once, schedule_timeout, spin_lock, spin_unlock, up_read, wait_event, wake_up,
 )
 
@@ -100,37 +100,13 @@ def exit_oom_victim(k, tsk):
 def oom_killer_disable(k):
     """mm/oom_kill.c:oom_killer_disable() @ v4.6-rc1: killable wait for oom_lock instead of the
     TIF_MEMDIE test; then no new kills, and wait (no timeout) for every victim."""
-    locked = yield from _mutex_lock_killable(k, k.oom_lock)
+    locked = yield from mutex_lock(k.oom_lock, k.killed)  # mutex_lock_killable
     if not locked:
         return False
     k.oom_killer_disabled = True
     yield from mutex_unlock(k.oom_lock)
     yield from wait_event(k.oom_victims_wait, lambda: k.oom_victims.counter == 0)
     inv.check_oom_killer_disable_return(k)
-    return True
-
-
-def _mutex_lock_killable(k, lock):
-    """kernel/locking/mutex.c:mutex_lock_killable(): False when a fatal signal ended the wait.
-
-    An uncontended lock is taken even with a fatal signal pending (the fast path never looks);
-    only a waiter is interrupted.
-    # MODEL: the runtime's mutex_lock has no killable form; this is spin_lock of
-    # runtime/primitives.py plus down_write's ``killed`` test, and belongs there.
-    """
-    m = lock.m
-    yield lock.site_lock
-    while lock.owner is not None:
-        if k.killed():
-            if m.current in lock.waiters:
-                lock.waiters.remove(m.current)
-            if m.tracing:
-                m.effect(f"{lock.name}: killable wait interrupted")
-            return False
-        lock.waiters.append(m.current)
-        m.block(lock, killable=True)
-        yield lock.site_lock
-    lock.owner = m.current
     return True
 
 

@@ -1,0 +1,142 @@
+"""Hand-written schedules for v4.6-rc1 and v4.6: BZ-07 (queue self-loop) and its fix
+af8e15cc85a2, BZ-05 (oom_killer_disable returns early) on both, and the reaper's retry loop.
+
+Each input below was found by a guided schedule (a priority order of roles per phase of the
+race) and is pinned here as bytes: the data choices of the scenario, then the preemptions.
+"""
+
+from __future__ import annotations
+
+from oomfuzz.engine.execute import MAX_STEPS, classify, known_bug_of, replay
+from oomfuzz.engine.runtime.machine import Machine, Outcome
+from oomfuzz.engine.runtime.strategies import Replay
+from oomfuzz.engine.scenario import Scenario, draw_scenario
+from oomfuzz.engine.variants import load_variant
+from oomfuzz.engine.workload import boot
+
+# BZ-07 needs oom_kill_allocating_task to sacrifice the same child twice. No shipped scenario
+# gives the allocator a child with its own mm, so the test boots "other=indep" and makes that
+# process the allocator's child before the run (see the report: a workload dimension is due).
+BZ07_SCENARIO = Scenario(shape="run", other="indep", drivers="alloc", sysctl="kill_allocating_task")
+# The allocator runs alone until its second oom_kill_process(other): other is still the only
+# element of the queue (NULL link) when it is pushed again.
+BZ07_INPUT_RC1 = bytes.fromhex("050001000001000201020f02")
+# The same plan on v4.6 (one more scheduling point: the head read): the second wake reads
+# oom_reaper_list == other and returns.
+BZ07_INPUT_V46 = bytes.fromhex("050001000001000201021002")
+
+# BZ-05: the victim freezes; the allocator kills it (the thaw leaves PF_FROZEN set until the
+# victim runs); the reaper unmaps; the allocator allocates and freezes; the freezer's last
+# poll sees nobody to freeze and disables the OOM killer; the victim leaves the refrigerator
+# and starts exiting; the reaper's exit_oom_victim drops oom_victims to 0 and the freezer
+# returns with the victim still before exit_mm.
+BZ05_SCENARIO = Scenario(shape="run", other="none", drivers="alloc,freezer", mm="anon")
+BZ05_INPUT = {
+    "v4.6-rc1": bytes.fromhex("0500000200000002000001000100100001000400060100010101020101000200"),
+    "v4.6": bytes.fromhex("0500000200000002000001000100100001000500060100010101020101000200"),
+}
+
+# BZ-12 (4.6 form): a writer stuck with mmap_sem held; the reaper's ten trylocks fail.
+BZ12_INPUT = bytes.fromhex(
+    "0503000000000201000000000200000001000100010000000900020006000600010002000000050000000000"
+    "01000100000000000400000003000200010000000200020000000100020002000100040002000000040001000100"
+    "000003000000040001000200"
+)
+
+
+def run_with_child(variant_name: str, raw: bytes) -> tuple:
+    """execute() for BZ07_SCENARIO, with the "other" process made a child of the allocator."""
+    m = Machine(Replay(raw), max_steps=MAX_STEPS, tracing=False)
+    k = load_variant(variant_name)(m)
+    scenario = draw_scenario(m.choose)
+    assert scenario == BZ07_SCENARIO
+    boot(k, scenario)
+    allocator = next(t for t in k.tasks if t.role == "allocator")
+    other = next(t for t in k.tasks if t.role == "other")
+    other.parent = allocator
+    allocator.children.append(other)
+    run = m.run()
+    violation, where = classify(k, run)
+    return k, run, violation, where
+
+
+def allocator_sites(k, run, site: str) -> int:
+    tid = next(t.tid for t in k.m.threads if t.role == "allocator")
+    return sum(1 for t, s in run.sites if t == tid and s == site)
+
+
+def test_bz07_scenario_bytes_match_the_scenario():
+    assert list(BZ07_INPUT_RC1[1:6]) == BZ07_SCENARIO.choices()
+    assert list(BZ05_INPUT["v4.6"][1:6]) == BZ05_SCENARIO.choices()
+
+
+def test_bz07_self_loop_on_v4_6_rc1():
+    k, run, violation, where = run_with_child("v4.6-rc1", BZ07_INPUT_RC1)
+    assert run.outcome == Outcome.VIOLATION
+    assert violation.invariant == "oom_reaper_queue_corrupt"
+    assert where == "wake_oom_reaper"
+    assert known_bug_of(load_variant("v4.6-rc1"), violation.invariant) == "BZ-07"
+    other = next(t for t in k.tasks if t.role == "other")
+    assert k.oom_reaper_list is other and other.oom_reaper_list is other
+    assert other.usage == 5  # alive, final schedule, oom_kill_process's own, one per push
+    assert run.recording.to_bytes() == BZ07_INPUT_RC1
+
+
+def test_bz07_replays_identically():
+    first = run_with_child("v4.6-rc1", BZ07_INPUT_RC1)[1]
+    second = run_with_child("v4.6-rc1", BZ07_INPUT_RC1)[1]
+    assert first.sites == second.sites
+
+
+def test_bz07_head_is_refused_on_v4_6():
+    k, run, violation, where = run_with_child("v4.6", BZ07_INPUT_V46)
+    assert run.outcome == Outcome.OK
+    assert violation is None
+    # Three wakes read the head (other, other again, allocator); only two pass and push.
+    assert allocator_sites(k, run, "oom_reaper_list") == 3
+    assert allocator_sites(k, run, "lock(oom_reaper_lock)") == 2
+    assert all(t.usage == 0 for t in k.all_tasks if t.role in ("other", "allocator"))
+
+
+def test_bz07_rc1_schedule_on_v4_6_does_not_corrupt_the_queue():
+    """The rc1 schedule replayed on v4.6 never corrupts the queue (whatever it then does)."""
+    k, run, violation, where = run_with_child("v4.6", BZ07_INPUT_RC1)
+    assert violation is None or violation.invariant != "oom_reaper_queue_corrupt"
+
+
+def test_bz05_on_v4_6_rc1_and_v4_6():
+    for name, raw in BZ05_INPUT.items():
+        ex = replay(load_variant(name), raw)
+        assert ex.scenario == BZ05_SCENARIO
+        assert ex.finding is not None, name
+        assert ex.finding.invariant == "oom_killer_disable_early"
+        assert ex.finding.known_bug == "BZ-05"
+        assert ex.finding.where == "oom_killer_disable"
+        assert "victim" in ex.finding.roles
+        victim = next(t for t in ex.kernel.tasks if t.role == "victim")
+        assert not victim.ghost_exit_mm_done and not victim.frozen
+        assert ex.kernel.oom_victims.counter == 0  # the reaper dropped it, not the victim
+        assert ex.input == raw
+
+
+def test_reaper_gives_up_after_exactly_ten_trylocks():
+    """oom_reap_task's ``attempts++ < MAX_OOM_REAP_RETRIES`` loop: ten calls, then "unable"."""
+    for name, bug in (("v4.6-rc1", "BZ-12"), ("v4.6", "BZ-12")):
+        ex = replay(load_variant(name), BZ12_INPUT)
+        reaper = ex.kernel.oom_reaper_th.thread.tid
+        trylocks = sum(1 for t, s in ex.run.sites if t == reaper and s == "down_read(victim_mm.mmap_sem)")
+        assert trylocks == 10
+        assert ex.finding.invariant == "unreapable_victim_reselected"
+        assert ex.finding.known_bug == bug
+        assert ("unable_to_reap", "victim") in [(kind, role) for kind, role, _ in ex.kernel.events]
+
+
+def test_exit_oom_victim_is_test_and_clear():
+    """A second exit_oom_victim(tsk) of the same victim does not decrement (BZ-03 fixed)."""
+    ex = replay(load_variant("v4.6"), BZ05_INPUT["v4.6"])
+    k = ex.kernel
+    victim = next(t for t in k.tasks if t.role == "victim")
+    k.m.current = victim.thread
+    gen = k.exit_oom_victim(victim)
+    assert list(gen) == []  # returned at once: TIF_MEMDIE already clear
+    assert k.oom_victims.counter == 0
