@@ -187,13 +187,17 @@ def _memdie(k: Any) -> list:
 def classify_stall(k: Any, outcome: Outcome) -> Violation | None:
     """Name the liveness invariant an execution without progress violates (first match wins).
 
-    None when the only threads left wait for free memory without being able to invoke the
-    OOM killer themselves (GFP_NOIO-style waits) and no allocator is left: in the model's
-    closed world nobody else allocates, in a real system the next allocation would.
+    None when nobody is left who needs the OOM killer: no allocator waits for memory, no
+    freezer waits in oom_killer_disable, and no kernel thread is stuck mid-work. What remains
+    then (a writer stuck on its own I/O, a GFP_NOIO wait) is the scenario's closed world, not
+    an OOM bug: in a real system the next allocation would invoke the OOM killer.
     """
-    if not _waiting_allocators(k) and all(
-        t.waiting_on in (k.memory_wait, k.scenario_wait) for t in k.m.threads if t.state in (1, 2) and not t.daemon
-    ):
+    idle = k.idle_waits()
+    needy = bool(_waiting_allocators(k)) or any(
+        t.state in (1, 2) and (t.waiting_on is k.oom_victims_wait or (t.daemon and t.waiting_on not in idle))
+        for t in k.m.threads
+    )
+    if not needy:
         return None
     for check in k.LIVENESS:
         violation = check(k, outcome)

@@ -8,7 +8,8 @@ bounded search can enumerate them all:
 * ``shape``: the threads of the first process (the likely victim) and what each does;
 * ``other``: a second process and how it relates to the first (its own mm, CLONE_VM, vfork,
   an OOM_SCORE_ADJ_MIN sharer, global init sharing the mm), or a child of the allocator with
-  its own mm (what oom_kill_process sacrifices instead of its parent);
+  its own mm (what oom_kill_process sacrifices instead of its parent), or an independent
+  process bigger than the first (so that it is the first victim);
 * ``drivers``: who allocates and what else runs (a second allocator, the PM freezer, a kernel
   thread that borrows the victim's mm);
 * ``mm``: the victim mm's mappings (plain anon, an mlocked or hugetlb part the reaper must
@@ -34,7 +35,7 @@ SHAPES: dict[str, tuple[str, ...]] = {
     "run,exit": ("run", "exit"),
     "lockwait": ("lockwait",),
 }
-OTHERS = ("none", "indep", "clone_vm", "vfork", "clone_vm_unkillable", "init_shares", "alloc_child")
+OTHERS = ("none", "indep", "clone_vm", "vfork", "clone_vm_unkillable", "init_shares", "alloc_child", "indep_big")
 DRIVERS = ("alloc", "alloc,alloc", "alloc,freezer", "alloc,kthread")
 MMS = ("anon", "mlocked", "hugetlb", "aio", "aio_slow")
 SYSCTLS = ("default", "kill_allocating_task")

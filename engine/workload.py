@@ -21,6 +21,7 @@ from .runtime.primitives import (
 from .scenario import SHAPES, Scenario
 
 ALLOC_PAGES = 2  # what each allocator needs; more than the reserves, less than a victim frees
+STUCK_IO_PAGES = 16  # what a stuck writer's I/O waits for: more than the scenario ever frees
 
 
 def new_mm(k: Any, name: str, layout: tuple[tuple[int, int], ...]) -> mm_struct:
@@ -100,8 +101,9 @@ def user_thread(k: Any, behaviour: str) -> Any:
     elif behaviour == "stuck_writer":
         mm = tsk.mm
         yield from down_write(mm.mmap_sem)
-        # Waits, holding mmap_sem, for I/O whose completion needs free memory.
-        yield from wait_event(k.memory_wait, k.memory_available)
+        # Waits, holding mmap_sem, for I/O whose completion needs more free memory than the
+        # scenario will ever have (a GFP_NOIO allocation that never succeeds): stuck for good.
+        yield from wait_event(k.memory_wait, lambda: k.free_pages >= k.wmark_min + STUCK_IO_PAGES)
         yield from up_write(mm.mmap_sem)
     elif behaviour == "lockwait":
         yield from mutex_lock(k.fs_lock)
@@ -199,8 +201,9 @@ def _other_process(k: Any, scenario: Scenario, victim: Any, mm_a: mm_struct) -> 
     other = scenario.other
     if other == "none":
         return []
-    if other in ("indep", "alloc_child"):
-        (b,) = new_process(k, ("other",), new_mm(k, "other_mm", ((0, 1),)))
+    if other in ("indep", "alloc_child", "indep_big"):
+        pages = 3 if other == "indep_big" else 1
+        (b,) = new_process(k, ("other",), new_mm(k, "other_mm", ((0, pages),)))
     elif other == "init_shares":
         (b,) = new_process(k, ("init",), None, pid=1)
         b.signal.flags |= SIGNAL_UNKILLABLE

@@ -109,6 +109,8 @@ def wake_oom_reaper(k, tsk, mm):
 def exit_oom_victim(k, tsk):
     """mm/oom_kill.c:exit_oom_victim(tsk) @ seed-3of2: clear tsk's TIF_MEMDIE (no test) and
     decrement oom_victims."""
+    # The caller's test of TIF_MEMDIE and this clear are separate instructions: a window.
+    yield from preempt_point(k.m, "clear_tsk_thread_flag(TIF_MEMDIE)")
     was_set = bool(tsk.tif & TIF_MEMDIE)
     tsk.tif &= ~TIF_MEMDIE
     inv.check_memdie_exit_paired(k, tsk, was_set)

@@ -1,0 +1,73 @@
+"""Hand-written schedules for the 2016 bugs of v4.5, mmotm-2016-01 and seed-3of2.
+
+Each input is pinned as a literal: scenario choices, then the few preemptions that make the
+race happen (see engine/runtime/choices.py). Each test replays it on every variant listed for
+the bug and checks the same scenario is clean on the variant that fixed it. The inputs were
+found with `oomfuzz explore --strategy dfs` on the scenario named beside them and can be
+regenerated the same way when the model changes.
+"""
+
+import pytest
+
+from oomfuzz.engine.execute import execute, replay
+from oomfuzz.engine.runtime.strategies import RandomWalk
+from oomfuzz.engine.scenario import Scenario
+from oomfuzz.engine.variants import load_variant
+
+# shape=exit,mmap: T1 exits while T2 holds mmap_sem for write and allocates (1 preemption).
+BZ01 = bytes.fromhex("0502000000000200")
+# shape=run drivers=alloc,alloc mm=aio: the victim blocks in exit_aio, the reaper reaps it,
+# TIF_MEMDIE stays (1 preemption).
+BZ02 = bytes.fromhex("0500000103001c01")
+# shape=run,run: (a) the reaper clears first, the victim's exit_mm decrements again;
+# (b) the victim exits first, find_lock_task_mm finds the sibling, the reaper decrements again.
+BZ03_A = bytes.fromhex("0501000000001101")
+BZ03_B = bytes.fromhex("0501000000001700")
+
+
+def finding(variant, raw):
+    ex = replay(load_variant(variant), raw)
+    assert ex.status != "engine_error", ex.run.error
+    return ex.finding
+
+
+def never_seen(variant, scenario, invariant, runs=300, seed=0):
+    """The invariant does not break in ``runs`` random schedules of the scenario."""
+    v = load_variant(variant)
+    walk = RandomWalk(seed)
+    for _ in range(runs):
+        ex = execute(v, walk, scenario=scenario)
+        assert not (ex.finding and ex.finding.invariant == invariant), ex.input.hex()
+
+
+def test_bz01_victim_stuck_behind_mmap_sem_writer_on_v45():
+    f = finding("v4.5", BZ01)
+    assert (f.invariant, f.known_bug) == ("oom_livelock_victim_stuck", "BZ-01")
+    assert f.roles == ("victim",)
+
+
+def test_bz02_memdie_stuck_after_reap_on_mmotm_fixed_by_seed():
+    f = finding("mmotm-2016-01", BZ02)
+    assert (f.invariant, f.known_bug) == ("memdie_stuck_after_reap", "BZ-02")
+    assert finding("seed-3of2", BZ02) is None
+    never_seen("seed-3of2", Scenario(drivers="alloc,alloc", mm="aio"), "memdie_stuck_after_reap")
+
+
+@pytest.mark.parametrize("raw, roles", [(BZ03_A, ("victim", "victim")), (BZ03_B, ("victim", "reaper"))])
+def test_bz03_both_forms_on_seed(raw, roles):
+    f = finding("seed-3of2", raw)
+    assert (f.invariant, f.known_bug, f.roles) == ("memdie_unpaired_exit", "BZ-03", roles)
+    assert f.signature == "memdie_unpaired_exit|exit_oom_victim"  # one bug, one signature
+
+
+@pytest.mark.parametrize("fixed", ["v4.6-rc1", "examples/seed_test_and_clear.py"])
+def test_bz03_fixed_by_test_and_clear(fixed):
+    for raw in (BZ03_A, BZ03_B):
+        f = finding(fixed, raw)
+        assert f is None or f.invariant not in ("memdie_unpaired_exit", "oom_victims_underflow")
+    never_seen(fixed, Scenario(shape="run,run"), "memdie_unpaired_exit")
+
+
+def test_bz03_schedule_is_minimal():
+    ex = replay(load_variant("seed-3of2"), BZ03_A)
+    assert ex.preemptions == 1 and ex.input == BZ03_A
