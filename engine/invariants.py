@@ -165,6 +165,8 @@ def check_no_spurious_kill(k: Any, victim: Any) -> None:
             continue
         if not (mm.ghost_reaper_pin or mm.ghost_async_put or mm.flags & k.OOM_HIDE_FLAGS):
             continue
+        if k.early_kill_accepted(mm):
+            continue
         raise fail(
             "spurious_oom_kill",
             f"{victim.role} killed while {mm.name} still maps {mm.mapped_pages()} pages being torn down",
@@ -194,7 +196,9 @@ def classify_stall(k: Any, outcome: Outcome) -> Violation | None:
     """
     idle = k.idle_waits()
     needy = bool(_waiting_allocators(k)) or any(
-        t.state in (1, 2) and (t.waiting_on is k.oom_victims_wait or (t.daemon and t.waiting_on not in idle))
+        t.state in (1, 2)
+        and (t.waiting_on is k.oom_victims_wait
+             or (t.daemon and t.waiting_on not in idle and t.waiting_on is not k.memory_wait))
         for t in k.m.threads
     )
     if not needy:
@@ -216,6 +220,8 @@ def reaper_stalled(k: Any, outcome: Outcome) -> Violation | None:
     reaper = getattr(k, "oom_reaper_th", None)
     if reaper is None or reaper.thread.state not in (1, 2) or reaper.thread.waiting_on is k.oom_reaper_wait:
         return None
+    if reaper.thread.waiting_on is k.oom_lock:
+        return None  # v4.7+: the allocator holds oom_lock across its one-tick sleep: a delay
     if reaper.thread.state == 2 and reaper.thread.waiting_on == "timer":
         return None
     pending = [p for p in _memdie(k) if not (p.mm is None)]

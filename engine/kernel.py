@@ -107,6 +107,10 @@ class Kernel:
         wq = getattr(self, "oom_reaper_wait", None)
         return (wq,) if wq is not None else ()
 
+    def early_kill_accepted(self, mm: Any) -> bool:
+        """Whether this kernel knowingly accepts a new kill while mm still maps memory."""
+        return False
+
     def reapable(self, p: Any, mm: Any) -> bool:
         """Whether this variant's rules would let the reaper unmap mm (checked by invariants)."""
         return all(t.signal.oom_score_adj != -1000 for t in self.tasks if t.mm is mm and not t.flags & 0x200000)

@@ -139,6 +139,7 @@ def oom_kill_sharers(k, victim, mm):
     An OOM_SCORE_ADJ_MIN process sharing the mm is neither killed nor may its memory be reaped.
     """
     can_oom_reap = True
+    k.rcu_read_lock()
     for p in list(k.tasks):
         if not thread_group_leader(p) or p.mm is not mm:
             continue
@@ -148,6 +149,7 @@ def oom_kill_sharers(k, victim, mm):
             can_oom_reap = False
             continue
         yield from k.do_send_sig_info(p)
+    k.rcu_read_unlock()
     return can_oom_reap
 
 

@@ -216,6 +216,7 @@ def oom_kill_sharers(k, victim, mm):
     use_mm, global init, an OOM_SCORE_ADJ_MIN process) is spared and forbids the reap.
     """
     can_oom_reap = True
+    k.rcu_read_lock()
     for p in list(k.tasks):
         if not thread_group_leader(p) or not k.process_shares_mm(p, mm):
             continue
@@ -225,6 +226,7 @@ def oom_kill_sharers(k, victim, mm):
             can_oom_reap = False
             continue
         yield from k.do_send_sig_info(p)
+    k.rcu_read_unlock()
     return can_oom_reap
 
 

@@ -51,29 +51,6 @@ HZ = 100
 MAX_OOM_REAP_RETRIES = 10
 
 
-def _reaper_stalled(k, outcome):
-    """invariants.reaper_stalled, except that a reaper waiting for oom_lock is only delayed.
-
-    # MODEL: since e2fe14564d33 the reaper takes oom_lock, which an allocator holds across
-    # schedule_timeout_killable(1) after each kill (v4.7.md R7-8: a delay, not a stall). A
-    # lockup caught at that moment is some other livelock (BZ-12's reselection loop, for
-    # one), so classification goes on to the next check. This belongs in invariants.py.
-    """
-    reaper = getattr(k, "oom_reaper_th", None)
-    if reaper is not None and reaper.thread.waiting_on is k.oom_lock:
-        return None
-    return inv.reaper_stalled(k, outcome)
-
-
-LIVENESS = (
-    _reaper_stalled,
-    inv.victim_never_reaped,
-    inv.memdie_stuck_after_reap,
-    inv.unreapable_reselected,
-    inv.victim_stuck,
-)
-
-
 # ------------------------------------------------------------------------------------------------
 # include/linux/oom.h
 
@@ -132,11 +109,12 @@ def oom_scan_process_thread(k, task):
 
 
 def select_bad_process(k):
-    """mm/oom_kill.c:select_bad_process() @ v4.7: for_each_process (leaders only), highest
-    badness wins; returns (chosen with a reference, points), (ABORT, 0) or (None, 0)."""
+    """mm/oom_kill.c:select_bad_process() @ v4.7: for_each_process (leaders only) under
+    rcu_read_lock, highest badness wins; returns (chosen with a reference, points), (ABORT, 0)
+    or (None, 0)."""
     chosen, chosen_points = None, 0
-    walked = _rcu_read_lock(k)
-    for p in walked:
+    k.rcu_read_lock()
+    for p in list(k.tasks):
         if not thread_group_leader(p):
             continue
         verdict = yield from k.oom_scan_process_thread(p)
@@ -146,7 +124,7 @@ def select_bad_process(k):
         if verdict == OOM_SCAN_CONTINUE:
             continue
         if verdict == OOM_SCAN_ABORT:
-            _rcu_read_unlock(k, walked)
+            k.rcu_read_unlock()
             return ABORT, 0
         points = yield from k.oom_badness(p)
         if not points or points < chosen_points:
@@ -154,28 +132,8 @@ def select_bad_process(k):
         chosen, chosen_points = p, points
     if chosen is not None:
         k.get_task_struct(chosen)
-    _rcu_read_unlock(k, walked)
+    k.rcu_read_unlock()
     return chosen, chosen_points
-
-
-def _rcu_read_lock(k):
-    """rcu_read_lock() around a for_each_process walk: the tasks it will visit.
-
-    # MODEL: RCU is not in the runtime. What the walk relies on is that a task unhashed by
-    # release_task meanwhile is freed only after a grace period (delayed_put_task_struct), so
-    # the walk may still score it and take a reference on it. The model pins every task of the
-    # walk for its duration; _rcu_read_unlock drops the pins, freeing what exited meanwhile.
-    """
-    walked = list(k.tasks)
-    for p in walked:
-        p.usage += 1
-    return walked
-
-
-def _rcu_read_unlock(k, walked):
-    """rcu_read_unlock() after a walk begun with _rcu_read_lock: the grace period ends."""
-    for p in walked:
-        k.put_task_struct(p)
 
 
 def __oom_reap_task(k, tsk):
@@ -328,7 +286,7 @@ def oom_kill_process(k, p, points, message):
     mm = victim.mm
     mm.mm_count.counter += 1  # atomic_inc(&mm->mm_count): compare mm after task_unlock
     # oom_kill_allocating_task kills without waiting, by design
-    if message == "Out of memory" and _spurious_kill_unaccepted(k, victim):
+    if message == "Out of memory":
         inv.check_no_spurious_kill(k, victim)
     yield from k.do_send_sig_info(victim)
     yield from k.mark_oom_victim(victim)
@@ -554,26 +512,9 @@ def early_kill_accepted(k, mm):
     return mm.ghost_reaped
 
 
-def _spurious_kill_unaccepted(k, victim):
-    """Whether invariants.check_no_spurious_kill would hold this kill against an earlier
-    victim's mm that k.early_kill_accepted does not excuse.
-
-    # MODEL: the same test as invariants.check_no_spurious_kill, plus the variant's accepted
-    # races; it belongs there (a hook ``Kernel.early_kill_accepted``), see the report in
-    # docs/findings/v4.7.md. When it says yes the shared check runs and names the mm.
-    """
-    for mm in k.mms:
-        if not mm.ghost_victim or mm.ghost_freed or mm.ghost_reap_gave_up or victim.mm is mm:
-            continue
-        if mm.ghost_teardown_waits_memory or mm.mapped_pages() == 0:
-            continue
-        if any(p.mm is mm for p in k.tasks):
-            continue
-        if not (mm.ghost_reaper_pin or mm.ghost_async_put or mm.flags & k.OOM_HIDE_FLAGS):
-            continue
-        if not k.early_kill_accepted(mm):
-            return True
-    return False
+def idle_waits(k):
+    """Where the reaper and the kworker sleep when they have nothing to do."""
+    return (k.oom_reaper_wait, k.system_wq_wait)
 
 
 def reapable(k, p, mm):

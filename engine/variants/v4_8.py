@@ -33,7 +33,6 @@ from ..linux.sched import (
     OOM_SCORE_ADJ_MIN, PF_EXITING, PF_KTHREAD, PF_NOFREEZE, SIGNAL_GROUP_COREDUMP, SIGNAL_GROUP_EXIT, TIF_MEMDIE,
     is_global_init, same_thread_group, thread_group_leader,
 )
-from .v4_7 import _spurious_kill_unaccepted
 from ..runtime.primitives import (
     atomic_inc_not_zero, down_read_trylock, mutex_lock, mutex_unlock, preempt_point, schedule_timeout,
     spin_lock, spin_unlock, up_read, write_once,
@@ -237,7 +236,7 @@ def oom_kill_process(k, p, points, message):
     mm = victim.mm
     mm.mm_count.counter += 1  # atomic_inc(&mm->mm_count): compare mm after task_unlock
     # oom_kill_allocating_task kills without waiting, by design
-    if message == "Out of memory" and _spurious_kill_unaccepted(k, victim):
+    if message == "Out of memory":
         inv.check_no_spurious_kill(k, victim)
     yield from k.do_send_sig_info(victim)
     yield from k.mark_oom_victim(victim)
@@ -256,6 +255,7 @@ def oom_kill_sharers(k, victim, mm):
     the mm"); a kthread or global init on it is spared, forbids the reap and hides the mm
     (MMF_OOM_REAPED, "oom killer %d (%s) has mm pinned by %d (%s)")."""
     can_oom_reap = True
+    k.rcu_read_lock()
     for p in list(k.tasks):
         if not thread_group_leader(p) or not k.process_shares_mm(p, mm):
             continue
@@ -267,6 +267,7 @@ def oom_kill_sharers(k, victim, mm):
             k.log("mm_pinned_by", p)
             continue
         yield from k.do_send_sig_info(p)
+    k.rcu_read_unlock()
     return can_oom_reap
 
 

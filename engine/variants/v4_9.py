@@ -28,7 +28,6 @@ from ..linux.power_process import FREEZE_POLLS
 from ..linux.sched import (
     OOM_SCORE_ADJ_MIN, PF_KTHREAD, TIF_MEMDIE, is_global_init, same_thread_group, thread_group_leader,
 )
-from .v4_7 import _rcu_read_lock, _rcu_read_unlock
 from ..runtime.primitives import (
     atomic_dec_return, atomic_inc_not_zero, down_read, down_read_trylock, mutex_lock, mutex_unlock, preempt_point,
     schedule_timeout, spin_lock, spin_unlock, up_read, wait_event, wait_event_timeout, wake_up, write_once,
@@ -114,14 +113,14 @@ def oom_evaluate_task(k, task, oc):
 def select_bad_process(k, oc):
     """mm/oom_kill.c:select_bad_process() @ v4.9: for_each_process into oom_evaluate_task,
     under rcu_read_lock."""
-    walked = _rcu_read_lock(k)
-    for p in walked:
+    k.rcu_read_lock()
+    for p in list(k.tasks):
         if not thread_group_leader(p):
             continue
         stop = yield from k.oom_evaluate_task(p, oc)
         if stop:
             break
-    _rcu_read_unlock(k, walked)
+    k.rcu_read_unlock()
 
 
 def __oom_reap_task_mm(k, tsk, mm):
@@ -285,6 +284,7 @@ def oom_kill_sharers(k, victim, mm):
     forbids the reap and hides the mm (MMF_OOM_SKIP, "has mm pinned by"); a kthread is neither
     killed nor in the way of the reap (MMF_UNSTABLE protects it); everyone else is killed."""
     can_oom_reap = True
+    k.rcu_read_lock()
     for p in list(k.tasks):
         if not thread_group_leader(p) or not k.process_shares_mm(p, mm):
             continue
@@ -298,6 +298,7 @@ def oom_kill_sharers(k, victim, mm):
         if p.flags & PF_KTHREAD:
             continue
         yield from k.do_send_sig_info(p)
+    k.rcu_read_unlock()
     return can_oom_reap
 
 
