@@ -9,6 +9,7 @@ import click
 from .common import UserError
 from . import bench as _bench
 from . import engine_cmds as _engine_cmds
+from . import fuzz as _fuzz
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,6 +22,7 @@ cli.add_command(_engine_cmds.variants)
 cli.add_command(_engine_cmds.replay)
 cli.add_command(_engine_cmds.explore)
 cli.add_command(_bench.bench)
+cli.add_command(_fuzz.fuzz)
 
 
 def main() -> None:

@@ -1,11 +1,15 @@
-"""Benchmarks: `oomfuzz bench engine` (more to come with the fuzzer and the farm)."""
+"""Benchmarks: `oomfuzz bench engine` and `oomfuzz bench ttb` (time to bug, per engine)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from rich.console import Console
+from rich.table import Table
 
 from ..engine.bench import bench_engine
+from ..fuzzer.ttb import TTBConfig, bench_ttb
 from .common import emit_json
 
 
@@ -31,3 +35,45 @@ def engine(seconds: float, profile: bool, as_json: bool) -> None:
               f"({result['steps_per_execution']:.1f} steps/execution, {result['findings']} executions with a finding)")
     if profile:
         con.print(result["profile"])
+
+
+@bench.command("ttb")
+@click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True, help="runs per (bug, engine)")
+@click.option("--budget", type=click.FloatRange(min=1), default=15.0, show_default=True,
+              help="seconds per run; a bug not found counts as the budget")
+@click.option("--parallel", type=click.IntRange(min=1), default=2, show_default=True, help="runs at once (one core each)")
+@click.option("--reference-seconds", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              help="atheris exec/s on the engine's reference scenario (0: skip)")
+@click.option("--json", "as_json", is_flag=True)
+def ttb(seeds: int, budget: float, parallel: int, reference_seconds: float, as_json: bool) -> None:
+    """Time to the first hit of every listed bug of the 2016 variants: atheris, random, pct."""
+    config = TTBConfig(seeds=seeds, budget=budget, parallel=parallel, reference_seconds=reference_seconds)
+    err = Console(stderr=True)
+    result = bench_ttb(config, on_run=lambda r, done, total: err.print(
+        f"[{done}/{total}] {r.variant} {r.engine} seed {r.seed}: "
+        + (", ".join(f"{b} {t:.2f}s" for b, t in sorted(r.first.items())) or "nothing"), highlight=False))
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    Console().print(render_ttb(result))
+
+
+def render_ttb(result: Any) -> Table:
+    """The time-to-bug table: median seconds per engine, '>' where the budget ran out."""
+    engines = list(result.geomean)
+    table = Table(title=f"time to first hit, median of {result.seeds} seeds, one core, budget {result.budget:g} s")
+    for col in ("variant", "bug", *engines):
+        table.add_column(col, justify="right" if col in engines else "left")
+    for row in result.rows:
+        cells = []
+        for engine in engines:
+            c = row[engine]
+            mark = ">" if c["unfound"] else ""
+            cells.append(f"{mark}{c['median']:.2f} ({c['found']}/{c['runs']})")
+        table.add_row(row["variant"], row["bug"], *cells)
+    table.add_row("geomean", "", *[f"{result.geomean[e]:.2f}" for e in engines], end_section=True)
+    table.add_row("exec/s", "", *[f"{result.exec_per_second[e]:.0f}" for e in engines])
+    if result.reference:
+        table.caption = (f"atheris on the reference scenario ({result.reference['scenario']}): "
+                         f"{result.reference['exec_per_second']:.0f} exec/s")
+    return table

@@ -84,11 +84,14 @@ def explore(variant_name: str, strategy: str, seconds: float | None, executions:
     out.print(f"{result.variant} / {result.strategy}: {result.executions} executions in {result.seconds:.1f} s "
               f"({rate:.0f}/s){', search space exhausted' if result.exhausted else ''}")
     table = Table(title=f"{len(result.findings)} distinct findings")
-    for col in ("title", "invariant", "known bug", "preemptions", "hits", "replay"):
+    for col in ("#", "title", "invariant", "known bug", "preemptions", "hits"):
         table.add_column(col, overflow="fold")
-    for f in sorted(result.findings.values(), key=lambda f: f.first_execution):
-        table.add_row(f.title, f.invariant, f.known_bug or "-", str(f.preemptions), str(f.hits), f.replay)
+    ordered = sorted(result.findings.values(), key=lambda f: f.first_execution)
+    for i, f in enumerate(ordered, 1):
+        table.add_row(str(i), f.title, f.invariant, f.known_bug or "-", str(f.preemptions), str(f.hits))
     out.print(table)
+    for i, f in enumerate(ordered, 1):
+        out.print(f"#{i}: {f.replay}", soft_wrap=True, highlight=False)
     if result.engine_errors:
         out.print(f"[red]{len(result.engine_errors)} engine errors (bugs in oomfuzz): replay with[/red]")
         for e in result.engine_errors[:3]:

@@ -100,7 +100,7 @@ def signature_of(violation: Violation, where: str, k: Kernel, outcome: Outcome) 
         for role in violation.roles:
             t = by_role.get(role)
             if t is not None and t.state in (1, 2) and t.waiting_on is not k.scenario_wait:
-                stuck.add(f"{_role_class(role)}:{_waiting_name(t.waiting_on)}")
+                stuck.add(_waiting_name(t.waiting_on))  # what blocks, not which bystander
         parts.append(",".join(sorted(stuck)))
     return "|".join(parts)
 

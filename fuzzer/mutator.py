@@ -1,0 +1,110 @@
+"""The structure-aware mutator: edits an input's scenario bytes and preemption pairs.
+
+libFuzzer's byte mutations know nothing of the input format (``engine.runtime.choices``): a
+flipped byte in the length prefix reshuffles every scenario choice and every pair at once.
+This mutator edits one structural element at a time, so a mutant stays one small step from
+its parent: insert, drop or move one preemption, change one gap or one target, or set one
+scenario dimension to another of its values. Every output is decodable (decoding is total)
+and at most ``max_size`` bytes. Half the time it defers to ``atheris.Mutate`` so libFuzzer's
+own mutations (and its comparison-guided ones) still run. All randomness comes from the
+``seed`` libFuzzer passes, so a mutation replays.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Callable
+
+from ..engine.runtime.choices import join_input, split_input
+from ..engine.scenario import DIMENSIONS
+
+Pairs = list[tuple[int, int]]
+MAX_PAIRS = 16
+_DIM_SIZES = tuple(len(values) for _, values in DIMENSIONS)
+
+
+def _small_gap(rng: random.Random) -> int:
+    """Gaps are mostly short: most races need a preemption a few decisions later."""
+    return min(int(rng.expovariate(1 / 8)), 254)
+
+
+def insert_pair(data: bytearray, pairs: Pairs, rng: random.Random) -> None:
+    if len(pairs) < MAX_PAIRS:
+        pairs.insert(rng.randrange(len(pairs) + 1), (_small_gap(rng), rng.randrange(256)))
+
+
+def drop_pair(data: bytearray, pairs: Pairs, rng: random.Random) -> None:
+    if pairs:
+        i = rng.randrange(len(pairs))
+        gap, _ = pairs.pop(i)
+        if i < len(pairs):  # keep the later preemptions at the same decision points
+            later_gap, target = pairs[i]
+            pairs[i] = (later_gap + gap + 1, target)
+
+
+def move_pair(data: bytearray, pairs: Pairs, rng: random.Random) -> None:
+    """Shift one preemption by a few decisions, leaving the later ones where they were."""
+    if not pairs:
+        return
+    i = rng.randrange(len(pairs))
+    gap, target = pairs[i]
+    delta = rng.choice((-3, -2, -1, 1, 2, 3))
+    delta = max(delta, -gap)
+    if i + 1 < len(pairs):
+        next_gap, next_target = pairs[i + 1]
+        delta = min(delta, next_gap)
+        pairs[i + 1] = (next_gap - delta, next_target)
+    pairs[i] = (gap + delta, target)
+
+
+def change_gap(data: bytearray, pairs: Pairs, rng: random.Random) -> None:
+    if pairs:
+        i = rng.randrange(len(pairs))
+        pairs[i] = (_small_gap(rng), pairs[i][1])
+
+
+def change_target(data: bytearray, pairs: Pairs, rng: random.Random) -> None:
+    if pairs:
+        i = rng.randrange(len(pairs))
+        pairs[i] = (pairs[i][0], rng.randrange(256))
+
+
+def change_scenario(data: bytearray, pairs: Pairs, rng: random.Random) -> None:
+    """Set one scenario dimension to another of its values (data bytes beyond are run-time)."""
+    i = rng.randrange(len(_DIM_SIZES) + 1)
+    if i < len(_DIM_SIZES):
+        while len(data) <= i:
+            data.append(0)
+        data[i] = rng.randrange(_DIM_SIZES[i])
+    elif data:  # a run-time data choice past the scenario
+        j = rng.randrange(len(data))
+        data[j] = rng.randrange(256)
+
+
+MUTATIONS: tuple[Callable[[bytearray, Pairs, random.Random], None], ...] = (
+    insert_pair, insert_pair, drop_pair, move_pair, move_pair, change_gap, change_target, change_scenario,
+)
+
+
+def mutate_structure(raw: bytes, max_size: int, rng: random.Random, rounds: int = 1) -> bytes:
+    """Apply ``rounds`` structural mutations; the result fits in ``max_size`` bytes."""
+    data, pairs = split_input(raw)
+    data_b = bytearray(data)
+    pairs = list(pairs)
+    for _ in range(rounds):
+        rng.choice(MUTATIONS)(data_b, pairs, rng)
+    out = join_input(bytes(data_b), pairs)
+    while len(out) > max_size and pairs:
+        pairs.pop()
+        out = join_input(bytes(data_b), pairs)
+    return out[:max_size]
+
+
+def custom_mutator(raw: bytes, max_size: int, seed: int) -> bytes:
+    """The ``atheris.Setup(custom_mutator=...)`` hook: structural or libFuzzer's, half and half."""
+    rng = random.Random(seed)
+    if rng.random() < 0.5:
+        import atheris
+
+        return atheris.Mutate(raw, max_size)
+    return mutate_structure(raw, max_size, rng, rounds=1 + int(rng.random() < 0.3))
