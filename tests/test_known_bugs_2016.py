@@ -23,6 +23,21 @@ BZ02 = bytes.fromhex("0500000103001c01")
 # (b) the victim exits first, find_lock_task_mm finds the sibling, the reaper decrements again.
 BZ03_A = bytes.fromhex("0501000000001101")
 BZ03_B = bytes.fromhex("0501000000001700")
+# shape=lockwait other=indep_big drivers=alloc,alloc: the first victim exits while the reaper
+# still holds the slot; the second victim's request is dropped, and it is stuck for good.
+# Found by random search (oomfuzz explore --strategy random, that scenario); the race needs the
+# first victim's whole exit to fit between the reaper's wake-up and its slot release.
+BZ04_MMOTM = bytes.fromhex(
+    "050607010000000000020102000200020002000100010000000000000001010001000000020000000100020001000100"
+    "020001000100000000000000040100010001000101020000000000000102010100020002000000000002020000010001"
+    "000000000000020201010001000200000201000000010000000102000000010000000200"
+)
+BZ04_SEED = bytes.fromhex(
+    "050607010000010100020001000300000100020100000000000000000000010001000100010000000000000002000100"
+    "030003000000010000000300000000000200010000000001000101000101000000010000000100020100000000000000"
+    "000100020000000100020001000002020102010100010001000101020000010200020000010202000000000100000101"
+    "00010100050001000200000001000000"
+)
 
 
 def finding(variant, raw):
@@ -71,3 +86,17 @@ def test_bz03_fixed_by_test_and_clear(fixed):
 def test_bz03_schedule_is_minimal():
     ex = replay(load_variant("seed-3of2"), BZ03_A)
     assert ex.preemptions == 1 and ex.input == BZ03_A
+
+
+@pytest.mark.parametrize("variant, raw", [("mmotm-2016-01", BZ04_MMOTM), ("seed-3of2", BZ04_SEED)])
+def test_bz04_second_victim_dropped_by_the_busy_slot(variant, raw):
+    f = finding(variant, raw)
+    assert (f.invariant, f.known_bug) == ("victim_never_reaped", "BZ-04")
+
+
+def test_bz04_fixed_by_the_reaper_queue():
+    scenario = Scenario(shape="lockwait", other="indep_big", drivers="alloc,alloc")
+    for raw in (BZ04_MMOTM, BZ04_SEED):
+        f = finding("v4.6-rc1", raw)
+        assert f is None or f.invariant != "victim_never_reaped"
+    never_seen("v4.6-rc1", scenario, "victim_never_reaped", runs=400)
