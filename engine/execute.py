@@ -21,7 +21,7 @@ from .runtime.strategies import Replay
 from .scenario import Scenario, draw_scenario
 from .workload import boot
 
-MAX_STEPS = 20_000
+MAX_STEPS = 4_000  # executions take 50-300 steps; past this the run is inconclusive
 GENERIC_STALLS = ("oom_lockup", "oom_deadlock")  # unnamed stalls: who waits on what tells them apart
 
 

@@ -26,8 +26,12 @@ def release_task(k: Any, p: Any) -> None:
 
 
 def _unhash(k: Any, t: Any) -> None:
+    """__exit_signal/__unhash_process: off the task list, the thread group and the parent's
+    children list (under tasklist_lock in the kernel)."""
     if t in k.tasks:
         k.tasks.remove(t)
+    if t.parent is not None and t in t.parent.children:
+        t.parent.children.remove(t)
     if t in t.signal.threads:
         t.signal.threads.remove(t)
     k.delayed_put_task_struct(t)

@@ -218,6 +218,9 @@ def oom_sacrifice_child(k: Any, p: Any) -> Any:
     A child process with a different mm and a higher badness is killed instead of its parent.
     """
     victim, victim_points = p, 0
+    # read_lock(&tasklist_lock): no child is released (and freed) during the walk.
+    # MODEL: the reader side is modelled as an RCU read section, which defers the free.
+    k.rcu_read_lock()
     for t in list(p.signal.threads):
         for child in list(t.children):
             if p.mm is not None and k.process_shares_mm(child, p.mm):
@@ -227,6 +230,7 @@ def oom_sacrifice_child(k: Any, p: Any) -> Any:
                 k.put_task_struct(victim)
                 victim, victim_points = child, child_points
                 k.get_task_struct(victim)
+    k.rcu_read_unlock()
     return victim
 
 
