@@ -109,7 +109,9 @@ def user_thread(k: Any, behaviour: str) -> Any:
         yield from mutex_lock(k.fs_lock)
         yield from mutex_unlock(k.fs_lock)
     elif behaviour == "vfork_parent":
-        yield from wait_event(k.vfork_wait, lambda: not tsk.children[0].vfork_done, killed=k.killed)
+        child = tsk.children[0] if tsk.children else None  # gone already: the vfork completed
+        if child is not None:
+            yield from wait_event(k.vfork_wait, lambda: not child.vfork_done, killed=k.killed)
     yield from return_to_user(k)
 
 
