@@ -10,6 +10,7 @@ from .common import UserError
 from . import bench as _bench
 from . import engine_cmds as _engine_cmds
 from . import fuzz as _fuzz
+from . import triage as _triage
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,6 +24,7 @@ cli.add_command(_engine_cmds.replay)
 cli.add_command(_engine_cmds.explore)
 cli.add_command(_bench.bench)
 cli.add_command(_fuzz.fuzz)
+cli.add_command(_triage.triage)
 
 
 def main() -> None:
