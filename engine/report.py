@@ -32,7 +32,7 @@ def kernel_function(stack: tuple[str, ...]) -> str:
     for name in reversed(stack):
         if name in WORKLOAD_FUNCTIONS:
             return name
-    return stack[-1] if stack else "?"
+    return stack[-1] if stack else "start"
 
 
 def trace_rows(ex: Execution) -> list[dict[str, Any]]:
