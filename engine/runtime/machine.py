@@ -86,7 +86,7 @@ class Outcome(enum.IntEnum):
 class Thread:
     """One kernel thread: a coroutine plus its scheduling state."""
 
-    __slots__ = ("tid", "role", "gen", "state", "wake_at", "task", "daemon", "waiting_on", "killable", "runs")
+    __slots__ = ("tid", "role", "gen", "state", "wake_at", "task", "daemon", "waiting_on", "killable")
 
     def __init__(self, tid: int, role: str, gen: Coroutine, task: Any, daemon: bool) -> None:
         self.tid = tid
@@ -98,7 +98,6 @@ class Thread:
         self.daemon = daemon
         self.waiting_on: Any = None
         self.killable = False
-        self.runs = 0  # steps this thread has taken (fairness of lockup verdicts)
 
     def __repr__(self) -> str:
         return f"<Thread {self.role} {STATE_NAMES[self.state]}>"
@@ -179,6 +178,8 @@ class Machine:
         self._yielded = False
         self._yielder: Thread | None = None
         self._resumed: dict[int, tuple[Any, tuple[str, ...]]] = {}
+        # Replay's decoder, read directly on the hot path (most decisions are defaults).
+        self._input = getattr(strategy, "choice_input", None)
 
     # -- setup ---------------------------------------------------------------------------
     def spawn(self, role: str, gen: Coroutine, task: Any = None, *, daemon: bool = False) -> Thread:
@@ -262,6 +263,10 @@ class Machine:
             n_alt = len(runq) + (1 if self.sleepers else 0)
             if n_alt == 0:
                 return cur
+            inp = self._input
+            if inp is not None and self.decisions != inp.next_at:
+                self.decisions += 1  # replaying: not the next recorded deviation
+                return cur
             choice = self.strategy.pick(self, self.decisions, n_alt)
             self.decisions += 1
             if choice == 0:
@@ -281,6 +286,10 @@ class Machine:
             self.fire_earliest_timer()
         n_alt = len(runq) - 1 + (1 if self.sleepers else 0)
         if n_alt == 0:
+            return runq.pop(0)
+        inp = self._input
+        if inp is not None and self.decisions != inp.next_at:
+            self.decisions += 1
             return runq.pop(0)
         choice = self.strategy.pick(self, self.decisions, n_alt)
         self.decisions += 1
@@ -332,7 +341,6 @@ class Machine:
             )
             self._yielder = None
             previous = thread
-            thread.runs += 1
             self.current = thread
             if tracing:  # the step performs the operation the thread stopped before
                 site, stack = self._resumed.get(thread.tid, ("start", ()))

@@ -44,17 +44,17 @@ class Replay:
 
     def __init__(self, raw: bytes) -> None:
         self.raw = bytes(raw)
-        self._input = ChoiceInput(self.raw)
+        self.choice_input = ChoiceInput(self.raw)
 
     def begin(self) -> bool:
-        self._input = ChoiceInput(self.raw)
+        self.choice_input = ChoiceInput(self.raw)
         return True
 
     def pick(self, m: Machine, decision: int, n_alt: int) -> int:
-        return self._input.pick(decision, n_alt)
+        return self.choice_input.pick(decision, n_alt)
 
     def choose(self, n: int) -> int:
-        return self._input.choose(n)
+        return self.choice_input.choose(n)
 
     def end(self, result: Any) -> None:
         pass
