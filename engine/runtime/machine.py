@@ -172,7 +172,6 @@ class Machine:
         self.sites: list[tuple[int, Any]] = []
         self.trace: list[TraceStep] = []
         self.snapshot: Callable[[], Any] | None = None
-        self.on_switch: Callable[[Thread], None] | None = None
         self._seen_quiescent: set[Any] = set()
         self._jumps = 0
         self._yielded = False
@@ -324,7 +323,6 @@ class Machine:
         error: str | None = None
         sites = self.sites
         tracing = self.tracing
-        on_switch = self.on_switch
         max_steps = self.max_steps
         step = 0
         previous = None
@@ -333,18 +331,16 @@ class Machine:
             if thread is None:
                 outcome = self._end_state()
                 break
-            if thread is not previous and on_switch is not None:
-                on_switch(thread)
-            preempted = (
-                previous is not None and previous is not thread and previous.state == RUNNABLE
-                and previous is not self._yielder
-            )
+            if tracing:  # the step performs the operation the thread stopped before
+                preempted = (
+                    previous is not None and previous is not thread and previous.state == RUNNABLE
+                    and previous is not self._yielder
+                )
+                site, stack = self._resumed.get(thread.tid, ("start", ()))
+                self.trace.append(TraceStep(step, thread.tid, thread.role, site, preempted, stack=stack))
             self._yielder = None
             previous = thread
             self.current = thread
-            if tracing:  # the step performs the operation the thread stopped before
-                site, stack = self._resumed.get(thread.tid, ("start", ()))
-                self.trace.append(TraceStep(step, thread.tid, thread.role, site, preempted, stack=stack))
             try:
                 site = thread.gen.send(None)
             except StopIteration:
