@@ -1,7 +1,8 @@
-"""Benchmarks: `oomfuzz bench engine` and `oomfuzz bench ttb` (time to bug, per engine)."""
+"""Benchmarks: `oomfuzz bench engine`, `bench ttb` (time to bug, per engine) and `bench seed` (seeding)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -77,3 +78,60 @@ def render_ttb(result: Any) -> Table:
         table.caption = (f"atheris on the reference scenario ({result.reference['scenario']}): "
                          f"{result.reference['exec_per_second']:.0f} exec/s")
     return table
+
+
+@bench.command("seed")
+@click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True, help="runs per (bug, corpus)")
+@click.option("--budget", type=click.FloatRange(min=1), default=20.0, show_default=True,
+              help="seconds per run; a bug not found counts as the budget")
+@click.option("--parallel", type=click.IntRange(min=1), default=2, show_default=True, help="runs at once (one core each)")
+@click.option("--json", "as_json", is_flag=True)
+def seed(seeds: int, budget: float, parallel: int, as_json: bool) -> None:
+    """Time to bug from an empty corpus vs a corpus seeded from the shared trace samples."""
+    from ..corpus.seedbench import SeedBenchConfig, bench_seeding
+
+    err = Console(stderr=True)
+    result = bench_seeding(SeedBenchConfig(seeds=seeds, budget=budget, parallel=parallel),
+                           on_run=lambda p, t, done, total: err.print(
+                               f"[{done}/{total}] {p[0]} {p[1]} {p[2]} seed {p[3]}: "
+                               + ("not found" if t is None else f"{t:.2f}s"), highlight=False))
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    table = Table(title=f"time to first hit ({result.config.engine}), median of {seeds} seeds, budget {budget:g} s")
+    for col in ("variant", "bug", "empty corpus", "seeded corpus"):
+        table.add_column(col, justify="left" if col in ("variant", "bug") else "right")
+    for row in result.rows:
+        cells = [f"{'>' if row[k]['unfound'] else ''}{row[k]['median']:.2f} ({row[k]['found']}/{row[k]['runs']})"
+                 for k in ("empty", "seeded")]
+        table.add_row(row["variant"], row["bug"], *cells)
+    table.caption = "seeded inputs per variant: " + ", ".join(f"{v} {n}" for v, n in result.corpus_sizes.items())
+    Console().print(table)
+
+
+@bench.command("farm")
+@click.option("--seconds", type=click.FloatRange(min=5), default=30.0, show_default=True, help="budget per run")
+@click.option("--broker", default=None, help="Redis broker URL (default $OOMFUZZ_BROKER_URL); use an idle farm")
+@click.option("--db", default=None, help="database URL (default $OOMFUZZ_DATABASE_URL or sqlite:///oomfuzz.db)")
+@click.option("--json", "as_json", is_flag=True)
+def farm(seconds: float, broker: str | None, db: str | None, as_json: bool) -> None:
+    """Farm exec/s with one and two workers, and one worker against a local `oomfuzz fuzz` job."""
+    from ..db.url import resolve_url
+    from ..workers.bench import bench_farm
+    from ..workers.state import BrokerUnreachable, connect
+    from .common import UserError
+
+    try:
+        connect(broker or os.environ.get("OOMFUZZ_BROKER_URL") or "redis://127.0.0.1:6379/0")
+    except BrokerUnreachable as exc:
+        raise UserError(str(exc), exit_code=3) from None
+    result = bench_farm(seconds, broker, resolve_url(db).render_as_string(hide_password=False))
+    if as_json:
+        emit_json(result)
+        return
+    con = Console()
+    for key, label in (("local", "local oomfuzz fuzz, 1 job"), ("farm_1", "farm, 1 worker"), ("farm_2", "farm, 2 workers")):
+        r = result[key]
+        con.print(f"{label:28} {r['exec_per_second']:8.0f} exec/s ({r['executions']} in {r['seconds']} s)", highlight=False)
+    con.print(f"scaling 2/1 workers: {result['scaling']} (target >= 1.8); farm overhead vs local: "
+              f"{result['overhead']:.1%} (target <= 10%); load average {result['load_average'][0]:.1f}", highlight=False)
