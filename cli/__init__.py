@@ -9,6 +9,7 @@ import click
 from .common import UserError
 from . import bench as _bench
 from . import engine_cmds as _engine_cmds
+from . import farm as _farm
 from . import fuzz as _fuzz
 from . import seed as _seed
 from . import triage as _triage
@@ -26,6 +27,7 @@ cli.add_command(_engine_cmds.explore)
 cli.add_command(_bench.bench)
 cli.add_command(_fuzz.fuzz)
 cli.add_command(_triage.triage)
+cli.add_command(_farm.farm)
 cli.add_command(_seed.seed)
 
 

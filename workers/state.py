@@ -1,0 +1,75 @@
+"""The farm's live state in Redis: campaigns, shard records keyed by shard id, the stop flag."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis
+
+PREFIX = "oomfuzz:farm"
+DONE, FAILED = "done", "failed"
+FINISHED_STATES = (DONE, FAILED)
+
+
+class BrokerUnreachable(Exception):
+    """Redis did not answer: one line for the user."""
+
+
+def connect(url: str) -> redis.Redis:
+    """A Redis client that answered a PING, or ``BrokerUnreachable``."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10, decode_responses=True)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        shown = url.split("@")[-1]
+        raise BrokerUnreachable(f"cannot reach the broker (Redis) at {shown}: {exc}") from None
+    return client
+
+
+class FarmState:
+    """One Redis hash per campaign for shards (field = shard id), plus small campaign keys."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.r = client
+
+    def _key(self, campaign_id: int, what: str) -> str:
+        return f"{PREFIX}:{campaign_id}:{what}"
+
+    def open_campaign(self, campaign_id: int, plan: dict[str, Any]) -> None:
+        self.r.set(self._key(campaign_id, "plan"), json.dumps(plan))
+        self.r.delete(self._key(campaign_id, "stop"))
+        self.r.set(f"{PREFIX}:current", campaign_id)
+
+    def current(self) -> int | None:
+        value = self.r.get(f"{PREFIX}:current")
+        return int(value) if value else None
+
+    def plan(self, campaign_id: int) -> dict[str, Any] | None:
+        text = self.r.get(self._key(campaign_id, "plan"))
+        return json.loads(text) if text else None
+
+    def update_plan(self, campaign_id: int, **values: Any) -> None:
+        plan = self.plan(campaign_id) or {}
+        self.r.set(self._key(campaign_id, "plan"), json.dumps({**plan, **values}))
+
+    def request_stop(self, campaign_id: int) -> None:
+        self.r.set(self._key(campaign_id, "stop"), 1)
+
+    def stopping(self, campaign_id: int) -> bool:
+        return bool(self.r.exists(self._key(campaign_id, "stop")))
+
+    def shard(self, campaign_id: int, shard_id: int) -> dict[str, Any] | None:
+        text = self.r.hget(self._key(campaign_id, "shards"), str(shard_id))
+        return json.loads(text) if text else None
+
+    def shards(self, campaign_id: int) -> dict[int, dict[str, Any]]:
+        raw = self.r.hgetall(self._key(campaign_id, "shards"))
+        return {int(k): json.loads(v) for k, v in sorted(raw.items(), key=lambda kv: int(kv[0]))}
+
+    def put_shard(self, campaign_id: int, shard_id: int, **values: Any) -> dict[str, Any]:
+        """Merge ``values`` into a shard's record (one writer per shard at a time)."""
+        record = {**(self.shard(campaign_id, shard_id) or {}), **values, "updated": time.time()}
+        self.r.hset(self._key(campaign_id, "shards"), str(shard_id), json.dumps(record))
+        return record
