@@ -7,6 +7,9 @@ found with `oomfuzz explore --strategy dfs` on the scenario named beside them an
 regenerated the same way when the model changes.
 """
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from oomfuzz.engine.execute import execute, replay
@@ -14,30 +17,8 @@ from oomfuzz.engine.runtime.strategies import RandomWalk
 from oomfuzz.engine.scenario import Scenario
 from oomfuzz.engine.variants import load_variant
 
-# shape=exit,mmap: T1 exits while T2 holds mmap_sem for write and allocates (1 preemption).
-BZ01 = bytes.fromhex("0502000000000200")
-# shape=run drivers=alloc,alloc mm=aio: the victim blocks in exit_aio, the reaper reaps it,
-# TIF_MEMDIE stays (1 preemption).
-BZ02 = bytes.fromhex("0500000103001c01")
-# shape=run,run: (a) the reaper clears first, the victim's exit_mm decrements again;
-# (b) the victim exits first, find_lock_task_mm finds the sibling, the reaper decrements again.
-BZ03_A = bytes.fromhex("0501000000001101")
-BZ03_B = bytes.fromhex("0501000000001700")
-# shape=lockwait other=indep_big drivers=alloc,alloc: the first victim exits while the reaper
-# still holds the slot; the second victim's request is dropped, and it is stuck for good.
-# Found by random search (oomfuzz explore --strategy random, that scenario); the race needs the
-# first victim's whole exit to fit between the reaper's wake-up and its slot release.
-BZ04_MMOTM = bytes.fromhex(
-    "050607010000000000020102000200020002000100010000000000000001010001000000020000000100020001000100"
-    "020001000100000000000000040100010001000101020000000000000102010100020002000000000002020000010001"
-    "000000000000020201010001000200000201000000010000000102000000010000000200"
-)
-BZ04_SEED = bytes.fromhex(
-    "050607010000010100020001000300000100020100000000000000000000010001000100010000000000000002000100"
-    "030003000000010000000300000000000200010000000001000101000101000000010000000100020100000000000000"
-    "000100020000000100020001000002020102010100010001000101020000010200020000010202000000000100000101"
-    "00010100050001000200000001000000"
-)
+sys.path.insert(0, str(Path(__file__).parent))
+from pinned_inputs import BZ01, BZ02, BZ03_A, BZ03_B, BZ04_MMOTM, BZ04_SEED  # noqa: E402
 
 
 def finding(variant, raw):

@@ -11,22 +11,7 @@ from oomfuzz.engine.execute import replay, replay_command
 from oomfuzz.engine.variants import load_variant
 from oomfuzz.fuzzer.recorder import trace_json
 
-# The pinned inputs of tests/test_known_bugs_2016.py (BZ-03 form a, BZ-04 on both variants).
-BZ03_A = bytes.fromhex("0501000000001101")
-BZ04_MMOTM = bytes.fromhex(
-    "050607010000000000020102000200020002000100010000000000000001010001000000020000000100020001000100"
-    "020001000100000000000000040100010001000101020000000000000102010100020002000000000002020000010001"
-    "000000000000020201010001000200000201000000010000000102000000010000000200"
-)
-BZ04_SEED = bytes.fromhex(
-    "050607010000010100020001000300000100020100000000000000000000010001000100010000000000000002000100"
-    "030003000000010000000300000000000200010000000001000101000101000000010000000100020100000000000000"
-    "000100020000000100020001000002020102010100010001000101020000010200020000010202000000000100000101"
-    "00010100050001000200000001000000"
-)
-# BZ-07 on v4.6-rc1 through the alloc_child scenario (other=alloc_child, kill_allocating_task):
-# the schedule of tests/test_variant_v4_6.py without the test-local re-parenting.
-BZ07_RC1 = bytes.fromhex("050006000001000201020f02")
+from pinned_inputs import BZ03_A, BZ04_MMOTM, BZ04_SEED, BZ07_RC1  # noqa: E402,F401  (tests/ is on sys.path)
 
 # What `oomfuzz fuzz --variant all` leaves behind for these three bugs: BZ-04 hit on both
 # variants that have it, with a different input each (the same bytes do not race on both).

@@ -1,0 +1,34 @@
+"""Pinned schedules of the 2016 bugs, shared by the known-bug tests and the triage tests.
+
+Each is an input in the format of engine/runtime/choices.py: scenario choices, then the few
+deviations from the default schedule that make the race happen. They encode decision indices,
+so a change to the model's scheduling points changes them: regenerate with
+`oomfuzz explore --strategy dfs --scenario FILE` (or random search for BZ-04).
+"""
+
+# shape=exit,mmap: T1 exits while T2 holds mmap_sem for write and allocates (1 preemption).
+BZ01 = bytes.fromhex("0502000000000200")
+# shape=run drivers=alloc,alloc mm=aio: the victim blocks in exit_aio, the reaper reaps it,
+# TIF_MEMDIE stays (1 preemption).
+BZ02 = bytes.fromhex("0500000103001c01")
+# shape=run,run: (a) the reaper clears first, the victim's exit_mm decrements again;
+# (b) the victim exits first, find_lock_task_mm finds the sibling, the reaper decrements again.
+BZ03_A = bytes.fromhex("0501000000001101")
+BZ03_B = bytes.fromhex("0501000000001700")
+# shape=lockwait other=indep_big drivers=alloc,alloc: the first victim exits while the reaper
+# still holds the slot; the second victim's request is dropped, and it is stuck for good.
+# Found by random search (oomfuzz explore --strategy random, that scenario); the race needs the
+# first victim's whole exit to fit between the reaper's wake-up and its slot release.
+BZ04_MMOTM = bytes.fromhex(
+    "050607010000000000020102000200020002000100010000000000000001010001000000020000000100020001000100"
+    "020001000100000000000000040100010001000101020000000000000102010100020002000000000002020000010001"
+    "000000000000020201010001000200000201000000010000000102000000010000000200"
+)
+BZ04_SEED = bytes.fromhex(
+    "050607010000010100020001000300000100020100000000000000000000010001000100010000000000000002000100"
+    "030003000000010000000300000000000200010000000001000101000101000000010000000100020100000000000000"
+    "000100020000000100020001000002020102010100010001000101020000010200020000010202000000000100000101"
+    "00010100050001000200000001000000"
+)
+# other=alloc_child sysctl=kill_allocating_task: BZ-07 on v4.6-rc1 (3 preemptions).
+BZ07_RC1 = bytes.fromhex("050006000001000201020f02")
