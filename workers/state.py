@@ -7,6 +7,8 @@ import time
 from typing import Any
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 PREFIX = "oomfuzz:farm"
 DONE, FAILED = "done", "failed"
@@ -18,14 +20,24 @@ class BrokerUnreachable(Exception):
 
 
 def connect(url: str) -> redis.Redis:
-    """A Redis client that answered a PING, or ``BrokerUnreachable``."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10, decode_responses=True)
+    """A Redis client that answered a PING, or ``BrokerUnreachable``.
+
+    The first PING fails fast (a wrong URL is one clear line); the client returned then rides
+    out a broker restart, retrying with backoff for about a minute before giving up.
+    """
+    probe = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10, decode_responses=True)
     try:
-        client.ping()
+        probe.ping()
     except (redis.RedisError, OSError) as exc:
         shown = url.split("@")[-1]
         raise BrokerUnreachable(f"cannot reach the broker (Redis) at {shown}: {exc}") from None
-    return client
+    finally:
+        probe.close()
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=3, socket_timeout=10, decode_responses=True,
+        retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), 40),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+    )
 
 
 class FarmState:
