@@ -12,7 +12,7 @@ from ..engine.execute import replay as replay_input
 from ..engine.explore import STRATEGIES, explore as run_explore
 from ..engine.report import execution_json, render_report
 from ..engine.variants import load_variant, variant_names
-from .common import UserError, emit_json, read_input, scenario_or_fail, variant_or_fail
+from .common import emit_json, read_input, scenario_or_fail, variant_or_fail
 
 
 @click.command()

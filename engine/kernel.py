@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from . import invariants as inv
 from .runtime.machine import Lockup, Machine
-from .runtime.primitives import Atomic, Mutex, WaitQueue, preempt_point, wake_up
+from .runtime.primitives import Atomic, Mutex, WaitQueue, wake_up
 
 
 class Kernel:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import invariants as inv
-from ..runtime.primitives import down_write, preempt_point, up_write, wake_up
+from ..runtime.primitives import down_write, preempt_point, up_write
 from .mm_types import VM_LOCKED
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import invariants as inv
 from ..runtime.primitives import (
-    atomic_dec_return, atomic_inc, atomic_read, mutex_lock, mutex_unlock, preempt_point,
+    atomic_dec_return, atomic_inc, mutex_lock, mutex_unlock, preempt_point,
     schedule_timeout, spin_lock, spin_unlock, wait_event, wake_up,
 )
 from .mm_types import get_mm_rss
@@ -180,13 +180,8 @@ def oom_kill_process(k: Any, p: Any, points: int, message: str) -> Any:
     switched to a thread that still has the mm, SIGKILLed, marked; finally every other user
     process sharing the mm is SIGKILLed too (without TIF_MEMDIE).
     """
-    yield from spin_lock(p.alloc_lock)
-    if p.mm is not None and k.task_will_free_mem(p):
-        yield from k.mark_oom_victim(p)
-        yield from spin_unlock(p.alloc_lock)
-        k.put_task_struct(p)
+    if (yield from k.oom_kill_exiting_shortcut(p)):
         return
-    yield from spin_unlock(p.alloc_lock)
     k.log("kill_select", p, points=points)
     victim = yield from k.oom_sacrifice_child(p)
     t = yield from k.find_lock_task_mm(victim)
@@ -210,6 +205,22 @@ def oom_kill_process(k: Any, p: Any, points: int, message: str) -> Any:
         yield from k.wake_oom_reaper(victim, mm)
     k.mmdrop(mm)
     k.put_task_struct(victim)
+
+
+def oom_kill_exiting_shortcut(k: Any, p: Any) -> Any:
+    """The first step of mm/oom_kill.c:oom_kill_process() @ v4.5: an exiting p is only marked.
+
+    True when p (with an mm) will free its memory by itself: it gets TIF_MEMDIE, nobody gets
+    SIGKILL, and the caller's reference on p is dropped.
+    """
+    yield from spin_lock(p.alloc_lock)
+    if p.mm is not None and k.task_will_free_mem(p):
+        yield from k.mark_oom_victim(p)
+        yield from spin_unlock(p.alloc_lock)
+        k.put_task_struct(p)
+        return True
+    yield from spin_unlock(p.alloc_lock)
+    return False
 
 
 def oom_sacrifice_child(k: Any, p: Any) -> Any:

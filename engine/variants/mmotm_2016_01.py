@@ -9,7 +9,7 @@ from ..invariants import check_mm_alive
 from ..linux.mm_types import VM_HUGETLB, VM_LOCKED, VM_SHARED
 from ..linux.sched import OOM_SCORE_ADJ_MIN, PF_KTHREAD, signal_struct, task_struct, same_thread_group, thread_group_leader
 from ..runtime.primitives import (
-    WaitQueue, atomic_inc_not_zero, cmpxchg, down_read_trylock, preempt_point, read_once, schedule_timeout,
+    WaitQueue, atomic_inc_not_zero, cmpxchg, down_read_trylock, schedule_timeout,
     up_read, wait_event, wake_up, write_once,
 )
 

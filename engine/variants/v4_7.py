@@ -257,46 +257,18 @@ def exit_oom_victim(k, tsk):
         wake_up(k.oom_victims_wait)
 
 
-def oom_kill_process(k, p, points, message):
-    """mm/oom_kill.c:oom_kill_process() @ v4.7
-
-    Consumes the caller's reference on p. An already exiting p with an mm only gets TIF_MEMDIE
-    and, new in 4.7, goes to the reaper through try_oom_reaper. Otherwise as v4.5: sacrifice a
-    child, switch to a thread with the mm, SIGKILL, mark, kill the other users of the mm, and
-    queue the victim if can_oom_reap.
-    """
+def oom_kill_exiting_shortcut(k, p):
+    """The first step of mm/oom_kill.c:oom_kill_process() @ v4.7: an exiting p with an mm only
+    gets TIF_MEMDIE and, new in 4.7, goes to the reaper through try_oom_reaper."""
     yield from spin_lock(p.alloc_lock)
     if p.mm is not None and k.task_will_free_mem(p):
         yield from k.mark_oom_victim(p)
         yield from k.try_oom_reaper(p)
         yield from spin_unlock(p.alloc_lock)
         k.put_task_struct(p)
-        return
+        return True
     yield from spin_unlock(p.alloc_lock)
-    k.log("kill_select", p, points=points)
-    victim = yield from k.oom_sacrifice_child(p)
-    t = yield from k.find_lock_task_mm(victim)
-    if t is None:
-        k.put_task_struct(victim)
-        return
-    if t is not victim:
-        k.get_task_struct(t)
-        k.put_task_struct(victim)
-        victim = t
-    mm = victim.mm
-    mm.mm_count.counter += 1  # atomic_inc(&mm->mm_count): compare mm after task_unlock
-    # oom_kill_allocating_task kills without waiting, by design
-    if message == "Out of memory":
-        inv.check_no_spurious_kill(k, victim)
-    yield from k.do_send_sig_info(victim)
-    yield from k.mark_oom_victim(victim)
-    k.log("killed", victim)
-    yield from spin_unlock(victim.alloc_lock)
-    can_oom_reap = yield from k.oom_kill_sharers(victim, mm)
-    if can_oom_reap:
-        yield from k.wake_oom_reaper(victim, mm)
-    k.mmdrop(mm)
-    k.put_task_struct(victim)
+    return False
 
 
 def out_of_memory(k):

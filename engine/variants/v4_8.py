@@ -208,45 +208,18 @@ def task_will_free_mem(k, task):
     return True
 
 
-def oom_kill_process(k, p, points, message):
-    """mm/oom_kill.c:oom_kill_process() @ v4.8
-
-    Consumes the caller's reference on p. If p's mm will go away by itself (the fortified
-    task_will_free_mem), p only gets TIF_MEMDIE and is queued directly. Otherwise as v4.7,
-    with the 4.8 sharer rules (oom_kill_sharers).
-    """
+def oom_kill_exiting_shortcut(k, p):
+    """The first step of mm/oom_kill.c:oom_kill_process() @ v4.8: if p's mm will go away by
+    itself (the fortified task_will_free_mem), p only gets TIF_MEMDIE and is queued directly."""
     yield from spin_lock(p.alloc_lock)
     if k.task_will_free_mem(p):
         yield from k.mark_oom_victim(p)
         yield from k.wake_oom_reaper(p, p.mm)
         yield from spin_unlock(p.alloc_lock)
         k.put_task_struct(p)
-        return
+        return True
     yield from spin_unlock(p.alloc_lock)
-    k.log("kill_select", p, points=points)
-    victim = yield from k.oom_sacrifice_child(p)
-    t = yield from k.find_lock_task_mm(victim)
-    if t is None:
-        k.put_task_struct(victim)
-        return
-    if t is not victim:
-        k.get_task_struct(t)
-        k.put_task_struct(victim)
-        victim = t
-    mm = victim.mm
-    mm.mm_count.counter += 1  # atomic_inc(&mm->mm_count): compare mm after task_unlock
-    # oom_kill_allocating_task kills without waiting, by design
-    if message == "Out of memory":
-        inv.check_no_spurious_kill(k, victim)
-    yield from k.do_send_sig_info(victim)
-    yield from k.mark_oom_victim(victim)
-    k.log("killed", victim)
-    yield from spin_unlock(victim.alloc_lock)
-    can_oom_reap = yield from k.oom_kill_sharers(victim, mm)
-    if can_oom_reap:
-        yield from k.wake_oom_reaper(victim, mm)
-    k.mmdrop(mm)
-    k.put_task_struct(victim)
+    return False
 
 
 def oom_kill_sharers(k, victim, mm):
