@@ -280,8 +280,7 @@ def out_of_memory(k: Any) -> Any:
     current = k.current
     if k.oom_killer_disabled:
         return False
-    if current.mm is not None and (current.sigkill or k.task_will_free_mem(current)):
-        yield from k.mark_oom_victim(current)
+    if (yield from k.out_of_memory_current_shortcut()):
         return True
     if k.sysctl_oom_kill_allocating_task and current.mm is not None and not k.oom_unkillable_task(current) \
             and current.signal.oom_score_adj != OOM_SCORE_ADJ_MIN:
@@ -298,6 +297,16 @@ def out_of_memory(k: Any) -> Any:
         yield from k.oom_kill_process(p, points, "Out of memory")
         yield from schedule_timeout(k.m, 1, "schedule_timeout_killable(1)", k.killed)
     return True
+
+
+def out_of_memory_current_shortcut(k: Any) -> Any:
+    """The fast path of mm/oom_kill.c:out_of_memory() @ v4.5: a dying or exiting current marks
+    itself a victim and retries, without killing anyone. True when it applied."""
+    current = k.current
+    if current.mm is not None and (current.sigkill or k.task_will_free_mem(current)):
+        yield from k.mark_oom_victim(current)
+        return True
+    return False
 
 
 def pagefault_out_of_memory(k: Any) -> Any:

@@ -2,7 +2,8 @@
 
 A variant module holds ``NAME``, ``PARENT`` (the variant it patches, None for the base),
 ``SUMMARY``, ``KNOWN_BUGS`` (bug id -> the invariants that bug violates on this variant) and
-the model functions its patch changed, under their kernel names. Loading a variant builds a
+the model functions its patch changed, under their kernel names (a patch that restores an
+older function names it in ``REUSE`` instead of copying it). Loading a variant builds a
 ``Kernel`` subclass: the parent's class plus this module's functions. A user's own patch under
 review is such a module in a file, loaded with ``load_variant("path/to/patch.py")``; nothing
 else is imported or executed on a variant's behalf.
@@ -64,6 +65,8 @@ def build_variant(module: ModuleType, parent: type[Kernel] | None, modules: tupl
     namespace: dict[str, Any] = {}
     for source in (*modules, module):
         namespace.update(_module_functions(source))
+    # A patch that restores older code names those functions in REUSE instead of copying them.
+    namespace.update({func.__name__: func for func in getattr(module, "REUSE", ())})
     citations = dict(parent.CITATIONS) if parent is not None else {}
     citations.update({name: _citation(func) for name, func in namespace.items()})
     namespace.update(

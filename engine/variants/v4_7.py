@@ -33,7 +33,7 @@ from ..linux.sched import (
     fatal_signal_pending, is_global_init, same_thread_group, signal_struct, task_struct, thread_group_leader,
 )
 from ..runtime.primitives import (
-    SpinLock, WaitQueue, atomic_dec_and_test, atomic_dec_return, atomic_inc, atomic_read, down_read, down_read_trylock,
+    SpinLock, WaitQueue, atomic_dec_and_test, atomic_dec_return, atomic_inc, atomic_read, down_read_trylock,
     down_write, mutex_lock, mutex_unlock, preempt_point, schedule_timeout, spin_lock, spin_unlock, up_read,
     up_write, wait_event, wake_up, write_once,
 )
@@ -271,34 +271,18 @@ def oom_kill_exiting_shortcut(k, p):
     return False
 
 
-def out_of_memory(k):
-    """mm/oom_kill.c:out_of_memory() @ v4.7, called with oom_lock held. True = "progress".
-
-    The fast path (current dying or exiting) now also queues current (try_oom_reaper).
+def out_of_memory_current_shortcut(k):
+    """The fast path of mm/oom_kill.c:out_of_memory() @ v4.7: a dying or exiting current marks
+    itself and, new in 4.7, is queued to the reaper (try_oom_reaper).
     # MODEL: no OOM notifiers are registered, and every allocation is __GFP_FS (the NOFS
-    # bail-out moved here in 4.7 never applies).
+    # bail-out moved into out_of_memory in 4.7 never applies).
     """
     current = k.current
-    if k.oom_killer_disabled:
-        return False
     if current.mm is not None and (fatal_signal_pending(current) or k.task_will_free_mem(current)):
         yield from k.mark_oom_victim(current)
         yield from k.try_oom_reaper(current)
         return True
-    if k.sysctl_oom_kill_allocating_task and current.mm is not None and not k.oom_unkillable_task(current) \
-            and current.signal.oom_score_adj != OOM_SCORE_ADJ_MIN:
-        k.get_task_struct(current)
-        yield from k.oom_kill_process(current, 0, "Out of memory (oom_kill_allocating_task)")
-        return True
-    p, points = yield from k.select_bad_process()
-    if p is None:
-        # MODEL: the kernel panics ("no killable processes"); the model stops this allocation.
-        k.log("no_killable")
-        return False
-    if p is not ABORT:
-        yield from k.oom_kill_process(p, points, "Out of memory")
-        yield from schedule_timeout(k.m, 1, "schedule_timeout_killable(1)", k.killed)
-    return True
+    return False
 
 
 def oom_init(k):
@@ -398,26 +382,6 @@ def start_kworker(k):
 
 # ------------------------------------------------------------------------------------------------
 # kernel/exit.c
-
-
-def exit_mm(k, tsk):
-    """kernel/exit.c:exit_mm() @ v4.7: unchanged since v4.6-rc1; ``->mm`` cleared under
-    task_lock before the mmput, then exit_oom_victim(tsk) if TIF_MEMDIE is (still) set."""
-    mm = tsk.mm
-    k.mm_release(tsk, mm)
-    if mm is None:
-        return
-    yield from down_read(mm.mmap_sem)
-    mm.mm_count.counter += 1  # atomic_inc(&mm->mm_count): the lazy TLB reference
-    yield from spin_lock(tsk.alloc_lock)
-    tsk.mm = None
-    yield from up_read(mm.mmap_sem)
-    yield from spin_unlock(tsk.alloc_lock)
-    yield from k.mmput(mm)
-    tsk.ghost_exit_mm_done = True
-    yield from preempt_point(k.m, "test_thread_flag(TIF_MEMDIE)")
-    if tsk.tif & TIF_MEMDIE:
-        yield from k.exit_oom_victim(tsk)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ oom_reaper, mmput_async, exit_mm, freeze_processes with its double check.
 
 from .. import invariants as inv
 from ..linux.mm_types import MMF_OOM_NOT_REAPABLE, MMF_OOM_REAPED, get_mm_rss
-from ..linux.oom_kill import ABORT, OOM_SCAN_ABORT, OOM_SCAN_CONTINUE, OOM_SCAN_OK
+from ..linux.oom_kill import OOM_SCAN_ABORT, OOM_SCAN_CONTINUE, OOM_SCAN_OK
 from ..linux.sched import (
     OOM_SCORE_ADJ_MIN, PF_EXITING, PF_KTHREAD, PF_NOFREEZE, SIGNAL_GROUP_COREDUMP, SIGNAL_GROUP_EXIT, TIF_MEMDIE,
     is_global_init, same_thread_group, thread_group_leader,
@@ -244,34 +244,15 @@ def oom_kill_sharers(k, victim, mm):
     return can_oom_reap
 
 
-def out_of_memory(k):
-    """mm/oom_kill.c:out_of_memory() @ v4.8, called with oom_lock held. True = "progress".
-
-    The fast path is task_will_free_mem(current) alone (no fatal_signal_pending test, no
-    current->mm test: both are inside), and it queues current directly.
-    # MODEL: no OOM notifiers are registered, and every allocation is __GFP_FS.
-    """
+def out_of_memory_current_shortcut(k):
+    """The fast path of mm/oom_kill.c:out_of_memory() @ v4.8: task_will_free_mem(current) alone
+    (the fatal-signal and ->mm tests moved inside it), and current is queued directly."""
     current = k.current
-    if k.oom_killer_disabled:
-        return False
     if k.task_will_free_mem(current):
         yield from k.mark_oom_victim(current)
         yield from k.wake_oom_reaper(current, current.mm)
         return True
-    if k.sysctl_oom_kill_allocating_task and current.mm is not None and not k.oom_unkillable_task(current) \
-            and current.signal.oom_score_adj != OOM_SCORE_ADJ_MIN:
-        k.get_task_struct(current)
-        yield from k.oom_kill_process(current, 0, "Out of memory (oom_kill_allocating_task)")
-        return True
-    p, points = yield from k.select_bad_process()
-    if p is None:
-        # MODEL: the kernel panics ("no killable processes"); the model stops this allocation.
-        k.log("no_killable")
-        return False
-    if p is not ABORT:
-        yield from k.oom_kill_process(p, points, "Out of memory")
-        yield from schedule_timeout(k.m, 1, "schedule_timeout_killable(1)", k.killed)
-    return True
+    return False
 
 
 # ------------------------------------------------------------------------------------------------

@@ -29,9 +29,12 @@ from ..linux.sched import (
     OOM_SCORE_ADJ_MIN, PF_KTHREAD, TIF_MEMDIE, is_global_init, same_thread_group, thread_group_leader,
 )
 from ..runtime.primitives import (
-    atomic_dec_return, atomic_inc_not_zero, down_read, down_read_trylock, mutex_lock, mutex_unlock, preempt_point,
-    schedule_timeout, spin_lock, spin_unlock, up_read, wait_event, wait_event_timeout, wake_up, write_once,
+    atomic_inc_not_zero, down_read_trylock, mutex_lock, mutex_unlock, preempt_point,
+    schedule_timeout, spin_lock, spin_unlock, up_read, wait_event, wait_event_timeout, write_once,
 )
+
+from ..linux.exit import exit_mm as _v4_5_exit_mm
+from ..linux.oom_kill import exit_oom_victim as _v4_5_exit_oom_victim
 
 NAME = "v4.9"
 PARENT = "v4.8"
@@ -40,6 +43,8 @@ KNOWN_BUGS = {
     "BZ-13": ("spurious_oom_kill",),
 }
 ATTRIBUTES = {"OOM_HIDE_FLAGS": MMF_OOM_SKIP}
+# 7/9 makes exit_oom_victim() current-only again: exit_mm and exit_oom_victim are v4.5's code.
+REUSE = (_v4_5_exit_mm, _v4_5_exit_oom_victim)
 HZ = 100
 MAX_OOM_REAP_RETRIES = 10
 # freeze_timeout_msecs, in the model's scaled time: the freezer gives up after FREEZE_POLLS ticks
@@ -222,19 +227,6 @@ def mark_oom_victim(k, tsk):
         k.m.effect(f"TIF_MEMDIE set on {tsk.role}; oom_victims {k.oom_victims.counter}")
 
 
-def exit_oom_victim(k):
-    """mm/oom_kill.c:exit_oom_victim() @ v4.9 (7/9): current clears its own TIF_MEMDIE; nobody
-    else clears it any more, so a plain clear does."""
-    tsk = k.current
-    was_set = bool(tsk.tif & TIF_MEMDIE)
-    tsk.tif &= ~TIF_MEMDIE  # clear_thread_flag
-    inv.check_memdie_exit_paired(k, tsk, was_set)
-    left = yield from atomic_dec_return(k.oom_victims)
-    inv.check_oom_victims(k, tsk)
-    if not left:
-        wake_up(k.oom_victims_wait)
-
-
 def oom_killer_disable(k, timeout):
     """mm/oom_kill.c:oom_killer_disable(timeout) @ v4.9 (6/9): no new kills, then wait at most
     ``timeout`` for every victim; on a timeout re-enable the OOM killer and fail.
@@ -310,9 +302,7 @@ def out_of_memory(k):
     current = k.current
     if k.oom_killer_disabled:
         return False
-    if k.task_will_free_mem(current):
-        yield from k.mark_oom_victim(current)
-        yield from k.wake_oom_reaper(current, current.mm)
+    if (yield from k.out_of_memory_current_shortcut()):  # as v4.8
         return True
     if k.sysctl_oom_kill_allocating_task and current.mm is not None and not k.oom_unkillable_task(current) \
             and current.signal.oom_score_adj != OOM_SCORE_ADJ_MIN:
@@ -375,26 +365,6 @@ def __mmput(k, mm):
 
 # ------------------------------------------------------------------------------------------------
 # kernel/exit.c
-
-
-def exit_mm(k, tsk):
-    """kernel/exit.c:exit_mm() @ v4.9 (7/9): as v4.7, ending in the current-only
-    exit_oom_victim()."""
-    mm = tsk.mm
-    k.mm_release(tsk, mm)
-    if mm is None:
-        return
-    yield from down_read(mm.mmap_sem)
-    mm.mm_count.counter += 1  # atomic_inc(&mm->mm_count): the lazy TLB reference
-    yield from spin_lock(tsk.alloc_lock)
-    tsk.mm = None
-    yield from up_read(mm.mmap_sem)
-    yield from spin_unlock(tsk.alloc_lock)
-    yield from k.mmput(mm)
-    tsk.ghost_exit_mm_done = True
-    yield from preempt_point(k.m, "test_thread_flag(TIF_MEMDIE)")
-    if tsk.tif & TIF_MEMDIE:
-        yield from k.exit_oom_victim()
 
 
 # ------------------------------------------------------------------------------------------------
