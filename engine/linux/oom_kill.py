@@ -60,13 +60,19 @@ def oom_badness(k: Any, p: Any) -> Any:
     if t is None:
         return 0
     adj = t.signal.oom_score_adj
-    if adj == OOM_SCORE_ADJ_MIN:
+    if k.oom_badness_skip(t):
         yield from spin_unlock(t.alloc_lock)
         return 0
     points = get_mm_rss(t.mm)
     yield from spin_unlock(t.alloc_lock)
     points += adj * k.totalpages // 1000
     return points if points > 0 else 1
+
+
+def oom_badness_skip(k: Any, t: Any) -> bool:
+    """The "never select" test of mm/oom_kill.c:oom_badness() @ v4.5 (t holds task_lock, has
+    an mm): OOM_SCORE_ADJ_MIN. Later versions add hidden mms and vfork children."""
+    return t.signal.oom_score_adj == OOM_SCORE_ADJ_MIN
 
 
 def oom_scan_process_thread(k: Any, task: Any) -> Any:

@@ -26,7 +26,7 @@ What changes against v4.6:
 """
 
 from .. import invariants as inv
-from ..linux.mm_types import MMF_OOM_REAPED, get_mm_rss
+from ..linux.mm_types import MMF_OOM_REAPED
 from ..linux.oom_kill import ABORT, OOM_SCAN_ABORT, OOM_SCAN_CONTINUE, OOM_SCAN_OK, OOM_SCAN_SELECT
 from ..linux.sched import (
     OOM_SCORE_ADJ_MIN, PF_EXITING, PF_KTHREAD, SIGNAL_GROUP_COREDUMP, SIGNAL_GROUP_EXIT, TIF_MEMDIE,
@@ -73,24 +73,10 @@ def task_will_free_mem(k, task):
 # mm/oom_kill.c
 
 
-def oom_badness(k, p):
-    """mm/oom_kill.c:oom_badness() @ v4.7: an mm the reaper unmapped (MMF_OOM_REAPED) scores 0.
-
-    # MODEL: as v4.5, swap entries, page tables and the CAP_SYS_ADMIN discount are left out.
-    """
-    if k.oom_unkillable_task(p):
-        return 0
-    t = yield from k.find_lock_task_mm(p)
-    if t is None:
-        return 0
-    adj = t.signal.oom_score_adj
-    if adj == OOM_SCORE_ADJ_MIN or t.mm.flags & MMF_OOM_REAPED:
-        yield from spin_unlock(t.alloc_lock)
-        return 0
-    points = get_mm_rss(t.mm)
-    yield from spin_unlock(t.alloc_lock)
-    points += adj * k.totalpages // 1000
-    return points if points > 0 else 1
+def oom_badness_skip(k, t):
+    """The "never select" test of mm/oom_kill.c:oom_badness() @ v4.7: an mm the reaper
+    unmapped (MMF_OOM_REAPED) scores 0 too."""
+    return t.signal.oom_score_adj == OOM_SCORE_ADJ_MIN or bool(t.mm.flags & MMF_OOM_REAPED)
 
 
 def oom_scan_process_thread(k, task):

@@ -27,7 +27,7 @@ oom_reaper, mmput_async, exit_mm, freeze_processes with its double check.
 """
 
 from .. import invariants as inv
-from ..linux.mm_types import MMF_OOM_NOT_REAPABLE, MMF_OOM_REAPED, get_mm_rss
+from ..linux.mm_types import MMF_OOM_NOT_REAPABLE, MMF_OOM_REAPED
 from ..linux.oom_kill import OOM_SCAN_ABORT, OOM_SCAN_CONTINUE, OOM_SCAN_OK
 from ..linux.sched import (
     OOM_SCORE_ADJ_MIN, PF_EXITING, PF_KTHREAD, PF_NOFREEZE, SIGNAL_GROUP_COREDUMP, SIGNAL_GROUP_EXIT, TIF_MEMDIE,
@@ -63,24 +63,10 @@ def in_vfork(k, tsk):
 # mm/oom_kill.c
 
 
-def oom_badness(k, p):
-    """mm/oom_kill.c:oom_badness() @ v4.8: reaped (or hidden) mms and vfork children score 0.
-
-    # MODEL: as v4.5, swap entries, page tables and the CAP_SYS_ADMIN discount are left out.
-    """
-    if k.oom_unkillable_task(p):
-        return 0
-    t = yield from k.find_lock_task_mm(p)
-    if t is None:
-        return 0
-    adj = t.signal.oom_score_adj
-    if adj == OOM_SCORE_ADJ_MIN or t.mm.flags & MMF_OOM_REAPED or k.in_vfork(t):
-        yield from spin_unlock(t.alloc_lock)
-        return 0
-    points = get_mm_rss(t.mm)
-    yield from spin_unlock(t.alloc_lock)
-    points += adj * k.totalpages // 1000
-    return points if points > 0 else 1
+def oom_badness_skip(k, t):
+    """The "never select" test of mm/oom_kill.c:oom_badness() @ v4.8: reaped (or hidden) mms
+    and vfork children score 0 too."""
+    return t.signal.oom_score_adj == OOM_SCORE_ADJ_MIN or bool(t.mm.flags & MMF_OOM_REAPED) or k.in_vfork(t)
 
 
 def oom_scan_process_thread(k, task):

@@ -22,7 +22,7 @@ What changes against v4.8:
 """
 
 from .. import invariants as inv
-from ..linux.mm_types import MMF_OOM_SKIP, MMF_UNSTABLE, get_mm_rss
+from ..linux.mm_types import MMF_OOM_SKIP, MMF_UNSTABLE
 from ..linux.oom_kill import ABORT
 from ..linux.power_process import FREEZE_POLLS
 from ..linux.sched import (
@@ -64,24 +64,10 @@ def tsk_is_oom_victim(k, tsk):
 # mm/oom_kill.c
 
 
-def oom_badness(k, p):
-    """mm/oom_kill.c:oom_badness() @ v4.9: MMF_OOM_SKIP mms and vfork children score 0.
-
-    # MODEL: as v4.5, swap entries, page tables and the CAP_SYS_ADMIN discount are left out.
-    """
-    if k.oom_unkillable_task(p):
-        return 0
-    t = yield from k.find_lock_task_mm(p)
-    if t is None:
-        return 0
-    adj = t.signal.oom_score_adj
-    if adj == OOM_SCORE_ADJ_MIN or t.mm.flags & MMF_OOM_SKIP or k.in_vfork(t):
-        yield from spin_unlock(t.alloc_lock)
-        return 0
-    points = get_mm_rss(t.mm)
-    yield from spin_unlock(t.alloc_lock)
-    points += adj * k.totalpages // 1000
-    return points if points > 0 else 1
+def oom_badness_skip(k, t):
+    """The "never select" test of mm/oom_kill.c:oom_badness() @ v4.9: MMF_OOM_SKIP mms and
+    vfork children score 0 too."""
+    return t.signal.oom_score_adj == OOM_SCORE_ADJ_MIN or bool(t.mm.flags & MMF_OOM_SKIP) or k.in_vfork(t)
 
 
 def oom_evaluate_task(k, task, oc):
