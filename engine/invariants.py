@@ -29,6 +29,7 @@ TITLES: dict[str, str] = {
     "reaped_live_mm": "oom_reaper unmapped memory that a live, not-dying user still runs on",
     "oom_livelock_victim_stuck": "OOM livelock: a stuck exiting/TIF_MEMDIE task blocks every OOM kill",
     "memdie_stuck_after_reap": "TIF_MEMDIE stuck after a successful reap: OOM killer blocked forever",
+    "victim_remarked_after_reap": "OOM ping-pong: the reaper clears TIF_MEMDIE, the OOM killer marks the same task again, forever",
     "victim_never_reaped": "OOM victim never reaped (reaper request dropped): lockup",
     "oom_reaper_stalled": "oom_reaper blocked in mm teardown: later victims never reaped",
     "unreapable_victim_reselected": "unreapable OOM victim selected again and again: no other victim ever chosen",
@@ -244,6 +245,22 @@ def victim_never_reaped(k: Any, outcome: Outcome) -> Violation | None:
         if mm is not None and not mm.ghost_reaped and not mm.ghost_reap_queued and not p.ghost_exiting_user:
             if mm.mapped_pages() and k.reapable(p, mm):
                 return fail("victim_never_reaped", f"{p.role} holds TIF_MEMDIE and was never queued", p)
+    return None
+
+
+def victim_remarked_after_reap(k: Any, outcome: Outcome) -> Violation | None:
+    """A reaped victim must not be marked again and again while nothing is freed (a livelock in
+    which TIF_MEMDIE comes and goes: the reaper clears it, the next OOM pass sets it again).
+
+    Only a lockup verdict counts: the state at every spinning thread's loop head repeats while
+    the reaper keeps running its loop, so the set-then-clear cycle is all that happens.
+    """
+    if outcome != Outcome.LOCKUP or not _waiting_allocators(k):
+        return None
+    for p in k.tasks:
+        mm = _victim_mm(p)
+        if p.ghost_memdie_sets >= 2 and p.state != TASK_DEAD and mm is not None and mm.ghost_reaped:
+            return fail("victim_remarked_after_reap", f"{p.role} was reaped, then marked again ({p.ghost_memdie_sets} times)", p)
     return None
 
 

@@ -27,6 +27,7 @@ class Kernel:
     LIVENESS: tuple[Callable, ...] = (
         inv.reaper_stalled,
         inv.victim_never_reaped,
+        inv.victim_remarked_after_reap,
         inv.memdie_stuck_after_reap,
         inv.unreapable_reselected,
         inv.victim_stuck,
@@ -150,6 +151,15 @@ class Kernel:
             self._stable_key = None
         m.yield_cpu()
         yield site
+
+    def loop_pass(self) -> None:
+        """The head of a kernel thread's service loop (the reaper's ``for (;;)``): a pass, not a
+        scheduling point. A service thread that is runnable while others spin will run one more
+        iteration; once it has done two without the state at the spinners' loop heads changing,
+        it is part of the cycle (a set-then-clear ping-pong), not progress. No yield, so
+        schedules are unchanged; only the lockup verdict can come earlier."""
+        tid = self.m.current.tid
+        self._stable_passes[tid] = self._stable_passes.get(tid, 0) + 1
 
     def _all_cycling(self) -> bool:
         m = self.m

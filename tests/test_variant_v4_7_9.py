@@ -196,3 +196,22 @@ def test_v4_9_oom_mm_pins_are_dropped_with_the_signal():
     victim = task(ex, "victim")
     assert victim.ghost_freed and victim.signal.oom_mm is None
     assert ex.kernel.mm_pins_by_design(mm(ex, "victim_mm")) == 0
+
+
+# shape=run,run other=indep_big drivers=alloc,freezer mm=hugetlb sysctl=kill_allocating_task, no
+# preemption: the allocator kills itself, the reaper clears its TIF_MEMDIE after every reap.
+PING_PONG = bytes.fromhex("9c24279e9851d5")
+
+
+def test_reaper_ping_pong_is_a_lockup_on_v4_7_and_v4_8():
+    for name in ("v4.7", "v4.8"):
+        ex = replay(load_variant(name), PING_PONG)
+        assert ex.status == "finding", name
+        assert ex.finding.invariant == "victim_remarked_after_reap", name
+        assert ex.finding.roles == ("allocator",) and ex.finding.known_bug is None
+        assert ex.preemptions == 0
+
+
+def test_reaper_ping_pong_clean_where_the_reaper_leaves_tif_memdie_alone():
+    for name in ("v4.6", "v4.9"):  # 4.6: the fast path wakes no reaper; 4.9: the reaper keeps TIF_MEMDIE
+        assert replay(load_variant(name), PING_PONG).status == "ok", name

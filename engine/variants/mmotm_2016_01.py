@@ -115,6 +115,7 @@ def oom_reap_vmas(k, mm):
 def oom_reaper(k):
     """mm/oom_kill.c:oom_reaper() @ mmotm-2016-01: the kthread's loop over the slot."""
     while True:
+        k.loop_pass()
         mm = yield from wait_event(k.oom_reaper_wait, lambda: k.mm_to_reap)
         yield from k.oom_reap_vmas(mm)
         yield from write_once(k.m, k, "mm_to_reap", None, "WRITE_ONCE(mm_to_reap, NULL)")

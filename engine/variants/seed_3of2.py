@@ -88,6 +88,7 @@ def oom_reap_task(k, tsk):
 def oom_reaper(k):
     """mm/oom_kill.c:oom_reaper() @ seed-3of2: reap the task in the slot, then free the slot."""
     while True:
+        k.loop_pass()
         tsk = yield from wait_event(k.oom_reaper_wait, lambda: k.task_to_reap)
         yield from k.oom_reap_task(tsk)
         yield from write_once(k.m, k, "task_to_reap", None, "WRITE_ONCE(task_to_reap, NULL)")

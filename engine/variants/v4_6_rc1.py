@@ -169,6 +169,7 @@ def oom_reaper(k):
     """
     yield from k.set_freezable()
     while True:
+        k.loop_pass()
         current = k.current
         yield from wait_event(k.oom_reaper_wait, lambda: k.oom_reaper_list is not None or k.freezing(current))
         yield from k.try_to_freeze()

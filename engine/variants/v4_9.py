@@ -169,6 +169,7 @@ def oom_reap_task(k, tsk):
 def oom_reaper(k):
     """mm/oom_kill.c:oom_reaper() @ v4.9: as before, but no longer freezable (6/9)."""
     while True:
+        k.loop_pass()
         yield from wait_event(k.oom_reaper_wait, lambda: k.oom_reaper_list is not None)
         tsk = None
         yield from spin_lock(k.oom_reaper_lock)
