@@ -252,10 +252,15 @@ def victim_remarked_after_reap(k: Any, outcome: Outcome) -> Violation | None:
     """A reaped victim must not be marked again and again while nothing is freed (a livelock in
     which TIF_MEMDIE comes and goes: the reaper clears it, the next OOM pass sets it again).
 
-    Only a lockup verdict counts: the state at every spinning thread's loop head repeats while
-    the reaper keeps running its loop, so the set-then-clear cycle is all that happens.
+    Only a lockup verdict in which the reaper took part counts: the state at every spinning
+    thread's loop head repeats while the reaper keeps running its loop (two passes or more in
+    the stable window), so the set-then-clear cycle is all that happens. A victim marked again
+    that then blocks with TIF_MEMDIE while the reaper idles is ``memdie_stuck_after_reap``.
     """
-    if outcome != Outcome.LOCKUP or not _waiting_allocators(k):
+    reaper = getattr(k, "oom_reaper_th", None)
+    if outcome != Outcome.LOCKUP or reaper is None or not _waiting_allocators(k):
+        return None
+    if k._stable_passes.get(reaper.thread.tid, 0) < 2:
         return None
     for p in k.tasks:
         mm = _victim_mm(p)
