@@ -79,12 +79,18 @@ class RandomWalk:
         pass
 
 
+TIMER_SLOT = 64  # PCT's initial-priority slot for the timer; thread ids use slots 0..63
+
+
 class PCT:
     """Probabilistic concurrency testing with depth ``depth``.
 
     Priorities: each thread gets a distinct random priority >= depth when first seen; at the
     i-th of the d-1 change points the running thread's priority drops to i (below every initial
-    one). The highest-priority candidate always runs; timers fire only when nothing can run.
+    one). The highest-priority candidate always runs. Time is a candidate too: the timer has a
+    random priority of its own, so while sleepers are pending, threads ranked below it wait
+    until the earliest timer has fired (a kernel thread delayed past a tick, as under load)
+    and threads above it run first; when nothing else can run the timer fires anyway.
     ``k`` (the step estimate the change points are drawn from) adapts to the longest execution
     seen so far.
     """
@@ -99,7 +105,7 @@ class PCT:
 
     def begin(self) -> bool:
         self.priority = {}
-        self._order = self.rng.sample(range(1000), 64)  # distinct initial priorities, by tid
+        self._order = self.rng.sample(range(1000), TIMER_SLOT + 1)  # distinct initial priorities: tids, then the timer
         points = self.rng.sample(range(self.k), min(self.k, self.depth - 1)) if self.depth > 1 else []
         self.change_points = {point: i + 1 for i, point in enumerate(sorted(points))}
         return True
@@ -107,7 +113,7 @@ class PCT:
     def _prio(self, tid: int) -> int:
         prio = self.priority.get(tid)
         if prio is None:
-            prio = self.depth + self._order[tid % len(self._order)]
+            prio = self.depth + self._order[tid % TIMER_SLOT]
             self.priority[tid] = prio
         return prio
 
@@ -126,6 +132,8 @@ class PCT:
             prio = self._prio(thread.tid)
             if prio > best_prio:
                 best, best_prio = i, prio
+        if m.sleepers and self.depth + self._order[TIMER_SLOT] > best_prio:
+            return n_alt  # the last alternative: fire the earliest timer
         return best
 
     def choose(self, n: int) -> int:
