@@ -81,8 +81,10 @@ def record_hit(
     *,
     campaign_id: int | None = None,
     max_raw_hits: int = DEFAULT_MAX_RAW_HITS,
+    count: int = 1,
 ) -> tuple[int, bool]:
-    """Count one hit of `hit.signature`; returns (finding id, whether the signature is new).
+    """Count ``count`` hits of `hit.signature` (a batch a fuzzer gathered; `hit` is the one kept as
+    its raw hit and reproducer candidate); returns (finding id, whether the signature is new).
 
     Every write is a single atomic statement, so concurrent writers never create a second row or
     lose a count. The upsert leaves the finding row locked until commit, which serialises the
@@ -97,8 +99,10 @@ def record_hit(
         .returning(Finding.id)
         .execution_options(synchronize_session=False)
     ).scalar_one_or_none()
-    finding_id, hits = session.execute(_upsert_finding(session, hit, now)).one()
-    session.execute(_upsert_variant(session, finding_id, hit.variant, now))
+    if count < 1:
+        raise ValueError(f"count must be at least 1, not {count}")
+    finding_id, hits = session.execute(_upsert_finding(session, hit, now, count)).one()
+    session.execute(_upsert_variant(session, finding_id, hit.variant, now, count))
     if reopened is not None:
         note = f"hit again on {hit.variant}" + (f", campaign {campaign_id}" if campaign_id else "")
         _log(session, finding_id, FUZZER_ACTOR, "reopen", "fixed", "new", note)
@@ -116,10 +120,10 @@ def record_hit(
             )
         )
     session.flush()
-    return finding_id, hits == 1
+    return finding_id, hits == count  # an existing row had at least one hit already
 
 
-def _upsert_finding(session: Session, hit: HitRecord, now: datetime) -> Any:
+def _upsert_finding(session: Session, hit: HitRecord, now: datetime, count: int = 1) -> Any:
     stmt = _insert(session, Finding).values(
         signature=hit.signature,
         invariant=hit.invariant,
@@ -127,7 +131,7 @@ def _upsert_finding(session: Session, hit: HitRecord, now: datetime) -> Any:
         known_bug=hit.known_bug,
         first_seen=now,
         last_seen=now,
-        hits=1,
+        hits=count,
         status="new",
         reproducer=hit.input,
         reproducer_variant=hit.variant,
@@ -147,7 +151,7 @@ def _upsert_finding(session: Session, hit: HitRecord, now: datetime) -> Any:
     return stmt.on_conflict_do_update(
         index_elements=[Finding.signature],
         set_={
-            "hits": Finding.hits + 1,
+            "hits": Finding.hits + count,
             "last_seen": _later(new.last_seen, Finding.last_seen),
             "known_bug": func.coalesce(new.known_bug, Finding.known_bug),
             "minimised": case((smaller, False), else_=Finding.minimised),
@@ -156,14 +160,14 @@ def _upsert_finding(session: Session, hit: HitRecord, now: datetime) -> Any:
     ).returning(Finding.id, Finding.hits)
 
 
-def _upsert_variant(session: Session, finding_id: int, variant: str, now: datetime) -> Any:
+def _upsert_variant(session: Session, finding_id: int, variant: str, now: datetime, count: int = 1) -> Any:
     stmt = _insert(session, FindingVariant).values(
-        finding_id=finding_id, variant=variant, first_seen=now, last_seen=now, hits=1
+        finding_id=finding_id, variant=variant, first_seen=now, last_seen=now, hits=count
     )
     return stmt.on_conflict_do_update(
         index_elements=[FindingVariant.finding_id, FindingVariant.variant],
         set_={
-            "hits": FindingVariant.hits + 1,
+            "hits": FindingVariant.hits + count,
             "last_seen": _later(stmt.excluded.last_seen, FindingVariant.last_seen),
         },
     )

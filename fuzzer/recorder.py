@@ -34,7 +34,8 @@ class _Pending:
 
 
 def add_hits(session: Any, finding_id: int, variant: str, extra: int) -> None:
-    """Count ``extra`` more hits of a finding already upserted in this transaction."""
+    """Count ``extra`` more hits of a finding already upserted in this transaction (callers that
+    know the batch size up front pass ``count`` to ``record_hit`` instead)."""
     if extra <= 0:
         return
     session.execute(update(Finding).where(Finding.id == finding_id).values(hits=Finding.hits + extra))
@@ -96,8 +97,7 @@ class Recorder:
         hit = HitRecord(sig, invariant, title, known_bug, self.variant.NAME, raw, preemptions, steps, trace,
                         replay_command(self.variant.NAME, raw))
         with session_scope(self.engine) as session:
-            finding_id, _ = record_hit(session, hit, campaign_id=self.campaign_id)
-            add_hits(session, finding_id, self.variant.NAME, count - 1)
+            record_hit(session, hit, campaign_id=self.campaign_id, count=count)
         if smaller:
             self.written[sig] = (preemptions, steps)
 

@@ -48,3 +48,26 @@ def test_first_hit_is_durable_at_once_and_batches_count_exactly(empty_db: URL) -
     with session_scope(engine) as session:
         assert session.scalar(select(func.count()).select_from(CorpusEntry)) == 2
     engine.dispose()
+
+
+def test_record_hit_counts_a_batch_in_one_upsert(empty_db: URL) -> None:
+    from oomfuzz.db.models import Hit
+    from oomfuzz.db.store import HitRecord, record_hit
+
+    engine = make_engine(empty_db)
+    upgrade(engine)
+    hit = HitRecord("sig|x", "inv", "title", None, "seed-3of2", b"\x00", 1, 10, "", "replay")
+    with session_scope(engine) as session:
+        finding_id, new = record_hit(session, hit, count=5)
+    assert new
+    with session_scope(engine) as session:
+        _, new = record_hit(session, hit, count=3)
+    assert not new
+    with session_scope(engine) as session:
+        assert session.get(Finding, finding_id).hits == 8
+        assert session.scalar(select(FindingVariant.hits).where(FindingVariant.finding_id == finding_id)) == 8
+        assert session.scalar(select(func.count()).select_from(Hit).where(Hit.finding_id == finding_id)) == 2
+        import pytest
+
+        with pytest.raises(ValueError):
+            record_hit(session, hit, count=0)
