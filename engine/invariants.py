@@ -252,19 +252,16 @@ def victim_remarked_after_reap(k: Any, outcome: Outcome) -> Violation | None:
     """A reaped victim must not be marked again and again while nothing is freed (a livelock in
     which TIF_MEMDIE comes and goes: the reaper clears it, the next OOM pass sets it again).
 
-    Only a lockup verdict in which the reaper took part counts: the state at every spinning
-    thread's loop head repeats while the reaper keeps running its loop (two passes or more in
-    the stable window), so the set-then-clear cycle is all that happens. A victim marked again
-    that then blocks with TIF_MEMDIE while the reaper idles is ``memdie_stuck_after_reap``.
+    Only a lockup verdict counts, and only for a victim that is itself one of the spinning
+    allocators (runnable, in its retry loop): it keeps re-marking itself and the reaper keeps
+    clearing the mark, so the set-then-clear cycle is all that happens. A victim marked again
+    that then blocks with TIF_MEMDIE (in exit_aio, say) is ``memdie_stuck_after_reap``.
     """
-    reaper = getattr(k, "oom_reaper_th", None)
-    if outcome != Outcome.LOCKUP or reaper is None or not _waiting_allocators(k):
+    if outcome != Outcome.LOCKUP or getattr(k, "oom_reaper_th", None) is None:
         return None
-    if k._stable_passes.get(reaper.thread.tid, 0) < 2:
-        return None
-    for p in k.tasks:
+    for p in _waiting_allocators(k):
         mm = _victim_mm(p)
-        if p.ghost_memdie_sets >= 2 and p.state != TASK_DEAD and mm is not None and mm.ghost_reaped:
+        if p.ghost_memdie_sets >= 2 and p.thread.state == 0 and mm is not None and mm.ghost_reaped:
             return fail("victim_remarked_after_reap", f"{p.role} was reaped, then marked again ({p.ghost_memdie_sets} times)", p)
     return None
 
