@@ -35,6 +35,7 @@ nearest unindented line above them.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from . import ftrace
 from .dmesg import CONTINUATION_FIELDS, Parsed, RowFields, TaskTable, parse_message
@@ -77,6 +78,7 @@ _COMM_LEN = 15
 _MAX_JOIN = 3
 _SEEN_LIMIT = 1 << 16
 _LOOKBACK = 256
+_Match = Callable[..., "re.Match[str] | None"]  # a compiled row pattern's bound `match`
 
 
 def _line_numbers(positions: list[int], text: str) -> list[int]:
@@ -171,69 +173,130 @@ class Scanner:
     def _rows(self, i: int) -> int:
         """Fast path for the bulk of every log: a run of task-table rows after their header.
 
-        Anything unusual (no header, indentation, a possible wrapped tail) ends the run and takes
-        the general `_dmesg` path. `_emit`'s bookkeeping is inlined: this runs once per row."""
-        table, lines, cands = self.table, self.lines, self.candidates
-        row, stamped_row, columns = table.row, table.stamped_row, table.columns
+        Rows come in three shapes, each with its own tight loop: bare (`[  pid]  …`, fixtures
+        and pastes), printk-stamped (raw dmesg) and behind a syslog/journal prefix that the
+        whole report shares. A loop hands back here when the shape changes; bracketed rows try
+        last row's shape first, then the other. Anything unusual (no header, indentation, a
+        possible wrapped tail) ends the run and takes the general `_dmesg` path."""
+        lines, cands, table = self.lines, self.candidates, self.table
         n = len(lines)
-        seen, events, offset = self._seen, self.events, self.offset
-        memo = self._prefix_memo  # rows of one syslog/journal report share one prefix text
-        bare = False  # raw dmesg rows start with a printk stamp, fixture rows with the row
         first = i
-        while i < n and cands.get(i) is _ROW_ONLY:
-            line = lines[i]
-            if row is None or stamped_row is None or line[0] in " \t":
-                break
-            if line[0] == "[":  # one regex per row, trying last row's shape first
-                m = (row if bare else stamped_row).match(line)
-                if m is None:
-                    bare = not bare
-                    m = (row if bare else stamped_row).match(line)
-                    if m is None:
-                        break
-                if bare:
-                    pid, raw, name = m.groups()
-                    start, time, precise = 0, None, False
+        if table.row is not None and table.stamped_row is not None and table.columns is not None:
+            columns, row = table.columns, table.row.match
+            bracketed = ((self._stamped_rows, table.stamped_row.match), (self._bare_rows, row))
+            bare = False  # raw dmesg rows start with a printk stamp, fixture rows with the row
+            while i < n and cands.get(i) is _ROW_ONLY:
+                c = lines[i][0]
+                if c in " \t":
+                    break
+                if c != "[":
+                    i, stop = self._prefixed_rows(i, row, columns)
                 else:
-                    stamp, pid, raw, name = m.groups()
-                    start, time, precise = 1, float(stamp), True
-            else:
-                # A printk stamp never matches the row pattern, so a memo hit needs no check.
-                m = row.match(line, memo[1]) if memo[0] and line.startswith(memo[0]) else None
-                if m is not None:
-                    _, start, time, precise = memo
-                else:
-                    start, time, precise = strip_prefix(line)
-                    if start:
-                        memo = (line[:start], start, time, precise)
-                    m = row.match(line, start)
-                    if m is None:
-                        break
-                pid, raw, name = m.groups()
-            if start and i + 1 not in cands and i + 1 < n:
-                break  # the next line may be the wrapped end of this one: general path
-            if time is not None:
-                key = line.rstrip()
-                generation = seen.get(key)
-                if generation is not None and (precise or generation == self._generation):
-                    self.duplicates.append((i, i))
-                    i += 1
-                    continue
-                if len(seen) >= _SEEN_LIMIT:
-                    seen.clear()
-                seen[key] = self._generation
-            line_no = i + offset
-            events.append(
-                new_event(_TASK_ROW, line_no, line_no, time, int(pid), name.rstrip(),
-                          RowFields(columns, raw))  # type: ignore[arg-type]
-            )
-            i += 1
-        self._prefix_memo = memo
+                    loop, match = bracketed[bare]
+                    j, stop = loop(i, match, columns)
+                    if j == i and not stop:  # the line has the other shape, or is no row
+                        bare = not bare
+                        loop, match = bracketed[bare]
+                        j, stop = loop(i, match, columns)
+                        if j == i and not stop:
+                            break
+                    i = j
+                if stop:
+                    break
         if i > first:
             self.covered += i - first
             self._last_used = max(self._last_used, i - 1)
             return i
         return self._dmesg(lines[i], i, i)
+
+    # The shape loops take line i, a `_ROW_ONLY` candidate, and return (the first line they did
+    # not take, whether the run ends there). `_emit`'s bookkeeping (duplicate key, event) is
+    # inlined in them: they run once per row.
+
+    def _bare_rows(self, i: int, match: _Match, columns: tuple[str, ...]) -> tuple[int, bool]:
+        """Rows without any prefix or stamp: no time, so never duplicates."""
+        lines, get, events, offset = self.lines, self.candidates.get, self.events, self.offset
+        n = len(lines)
+        while i < n and get(i) is _ROW_ONLY:
+            line = lines[i]
+            m = match(line) if line[0] == "[" else None
+            if m is None:
+                break
+            pid, raw, name = m.groups()
+            line_no = i + offset
+            events.append(new_event(_TASK_ROW, line_no, line_no, None, int(pid), name.rstrip(),
+                                    RowFields(columns, raw)))
+            i += 1
+        return i, False
+
+    def _stamped_rows(self, i: int, match: _Match, columns: tuple[str, ...]) -> tuple[int, bool]:
+        """Rows behind a printk stamp `[  123.456789] `: sub-second, so duplicates anywhere."""
+        lines, cands, events, offset = self.lines, self.candidates, self.events, self.offset
+        seen, generation = self._seen, self._generation
+        n, get = len(lines), cands.get
+        while i < n and get(i) is _ROW_ONLY:
+            line = lines[i]
+            m = match(line) if line[0] == "[" else None
+            if m is None:
+                return i, False
+            if i + 1 < n and i + 1 not in cands:
+                return i, True  # the next line may be the wrapped end of this one
+            key = line.rstrip()
+            if key in seen:
+                self.duplicates.append((i, i))
+            else:
+                if len(seen) >= _SEEN_LIMIT:
+                    seen.clear()
+                seen[key] = generation
+                stamp, pid, raw, name = m.groups()
+                line_no = i + offset
+                events.append(new_event(_TASK_ROW, line_no, line_no, float(stamp), int(pid),
+                                        name.rstrip(), RowFields(columns, raw)))
+            i += 1
+        return i, False
+
+    def _prefixed_rows(self, i: int, match: _Match, columns: tuple[str, ...]) -> tuple[int, bool]:
+        """Rows behind a syslog/journal/kmsg prefix; consecutive rows usually share its text.
+
+        A printk stamp never matches the row pattern, so a row after the remembered prefix text
+        needs no `strip_prefix` (which would find the same prefix)."""
+        lines, cands, events, offset = self.lines, self.candidates, self.events, self.offset
+        seen, generation = self._seen, self._generation
+        n, get = len(lines), cands.get
+        head, start, time, precise = self._prefix_memo
+        stop = False
+        while i < n and get(i) is _ROW_ONLY:
+            line = lines[i]
+            if line[0] in " \t[":
+                break
+            m = match(line, start) if head and line.startswith(head) else None
+            if m is None:
+                at, at_time, at_precise = strip_prefix(line)
+                m = match(line, at)  # never at 0: the line does not start with "["
+                if m is None:
+                    stop = True
+                    break
+                head, start, time, precise = line[:at], at, at_time, at_precise
+            if i + 1 < n and i + 1 not in cands:
+                stop = True  # the next line may be the wrapped end of this one
+                break
+            if time is not None:
+                key = line.rstrip()
+                seen_generation = seen.get(key)
+                if seen_generation is not None and (precise or seen_generation == generation):
+                    self.duplicates.append((i, i))
+                    i += 1
+                    continue
+                if len(seen) >= _SEEN_LIMIT:
+                    seen.clear()
+                seen[key] = generation
+            pid, raw, name = m.groups()
+            line_no = i + offset
+            events.append(new_event(_TASK_ROW, line_no, line_no, time, int(pid), name.rstrip(),
+                                    RowFields(columns, raw)))
+            i += 1
+        self._prefix_memo = (head, start, time, precise)
+        return i, stop
 
     def _split_keyword(self, line: str, i: int) -> int:
         """A keyword broken by a wrap between a prefixed line and its unprefixed tail.

@@ -261,6 +261,21 @@ def test_task_row_without_header_names_the_stable_columns() -> None:
                               "col5": 2588672, "col6": 0, "oom_score_adj": -17}
 
 
+def test_task_row_edge_shapes() -> None:
+    """Rows at the edges of the row pattern (unrolled up to 32 columns, possessive numbers)."""
+    header = HEADERS["2.6"]
+    wide = " ".join(f"c{i}" for i in range(40))
+    e = only(f"[ pid ] {wide} name\n[  7] {' '.join(['1'] * 40)} wide\n")
+    assert (e.pid, e.comm, len(e.fields), e.fields["c39"]) == (7, "wide", 40, 1)
+    extra = only(f"{header}\n[ 12] 0 12 100 5 0 -17 -1000 4 name\n")
+    assert (extra.comm, extra.fields["oom_score_adj"]) == ("4 name", -1000)
+    assert only(f"{header}\n[ 12] 0 12 100 5 0 -17 -1000   \n").comm == ""  # blank name
+    assert kinds(f"{header}\n[ 12] 0 12 {'9' * 19} 5 0 -17 -1000 x\n") == []  # > 18 digits
+    stamped = f"[  1.000001] [ 12] 0 12 100 5 0 -17 -1000 x\n"
+    result = parse_text(f"[  1.000000] {header}\n{stamped}{stamped}")
+    assert [e.comm for e in result.events] == ["x"] and result.duplicate_count == 1
+
+
 # -- hard wraps -------------------------------------------------------------------------------
 
 
