@@ -170,3 +170,4 @@ class CorpusEntry(Base):
     campaign_id: Mapped[int | None] = mapped_column(
         ForeignKey("campaign.id", ondelete="SET NULL")
     )
+    merged_out_at: Mapped[datetime | None]  # a corpus merge found it redundant; kept so it is not re-added

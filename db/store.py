@@ -26,6 +26,7 @@ from oomfuzz.db.models import (
 
 FUZZER_ACTOR = "fuzzer"
 DEFAULT_MAX_RAW_HITS = 20
+_IN_BATCH = 500  # ids per IN list (SQLite caps bound parameters)
 _REPRODUCER = ("reproducer", "reproducer_variant", "preemptions", "steps", "trace", "replay")
 _SORTS = {
     "hits": (Finding.hits.desc(), Finding.id),
@@ -444,10 +445,66 @@ def add_corpus_entry(
 def corpus_since(
     session: Session, cursor: int, limit: int, variant: str | None = None
 ) -> list[CorpusEntry]:
-    """Entries after `cursor` (0 for all), oldest first, at most `limit`; the last one's seq is
-    the next cursor."""
-    stmt = select(CorpusEntry).where(CorpusEntry.seq > cursor).order_by(CorpusEntry.seq)
-    stmt = stmt.limit(limit)
+    """Live entries after `cursor` (0 for all), oldest first, at most `limit`; the last one's
+    seq is the next cursor. Entries a merge found redundant are skipped."""
+    stmt = select(CorpusEntry).where(CorpusEntry.seq > cursor, CorpusEntry.merged_out_at.is_(None))
+    stmt = stmt.order_by(CorpusEntry.seq).limit(limit)
     if variant is not None:
         stmt = stmt.where(CorpusEntry.variant == variant)
     return list(session.scalars(stmt))
+
+
+def live_corpus(session: Session, variant: str) -> list[CorpusEntry]:
+    """Every live entry of `variant`, oldest first (what a merge replays)."""
+    stmt = select(CorpusEntry).where(
+        CorpusEntry.variant == variant, CorpusEntry.merged_out_at.is_(None)
+    )
+    return list(session.scalars(stmt.order_by(CorpusEntry.seq)))
+
+
+def merge_out_corpus_entries(
+    session: Session, variant: str, upto_seq: int, replayed: set[int], redundant: set[int]
+) -> bool:
+    """Mark `redundant` entries merged out, if the live entries up to `upto_seq` are still
+    exactly the `replayed` ids; False (nothing written) when another merge got there first.
+
+    Takes the lock `add_corpus_entry` takes, so merges of one table run one at a time; entries
+    added after the merge read its snapshot have a larger seq and are never touched.
+    """
+    if not redundant <= replayed:
+        raise DatabaseError("a merge may only merge out entries it replayed")
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE corpus_entry IN EXCLUSIVE MODE"))
+    live = session.scalars(
+        select(CorpusEntry.id).where(
+            CorpusEntry.variant == variant,
+            CorpusEntry.seq <= upto_seq,
+            CorpusEntry.merged_out_at.is_(None),
+        )
+    )
+    if set(live) != replayed:
+        return False
+    now, ids = _now(), sorted(redundant)
+    for start in range(0, len(ids), _IN_BATCH):
+        session.execute(
+            update(CorpusEntry)
+            .where(CorpusEntry.id.in_(ids[start : start + _IN_BATCH]))
+            .values(merged_out_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return True
+
+
+def merged_out_digests(session: Session, variant: str) -> list[str]:
+    """The sha256 of every merged-out entry of `variant` (what worker caches delete)."""
+    stmt = select(CorpusEntry.sha256).where(
+        CorpusEntry.variant == variant, CorpusEntry.merged_out_at.is_not(None)
+    )
+    return list(session.scalars(stmt.order_by(CorpusEntry.seq)))
+
+
+def merged_out_count(session: Session, variant: str) -> int:
+    stmt = select(func.count()).where(
+        CorpusEntry.variant == variant, CorpusEntry.merged_out_at.is_not(None)
+    )
+    return session.scalar(stmt) or 0

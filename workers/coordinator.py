@@ -149,7 +149,7 @@ def status(settings: FarmSettings, state: FarmState, db: Engine | None, campaign
     }
     if db is not None:
         with session_scope(db) as session:
-            result["corpus"] = session.scalar(select(func.count()).select_from(CorpusEntry))
+            result["corpus"] = session.scalar(select(func.count()).where(CorpusEntry.merged_out_at.is_(None)))
         result["findings"] = campaign_findings(db, campaign_id) if campaign_id else []
     return result
 

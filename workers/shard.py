@@ -27,7 +27,16 @@ from sqlalchemy import Engine, func, select
 
 from ..db.engine import make_engine, session_scope
 from ..db.models import Campaign
-from ..db.store import HitRecord, add_corpus_entry, corpus_since, finish_campaign, record_hit, start_campaign
+from ..db.store import (
+    HitRecord,
+    add_corpus_entry,
+    corpus_since,
+    finish_campaign,
+    merged_out_count,
+    merged_out_digests,
+    record_hit,
+    start_campaign,
+)
 from ..db.url import resolve_url
 from ..engine.execute import replay_command
 from ..engine.variants import load_variant
@@ -89,21 +98,34 @@ class WorkerCorpus:
         return {p.name for p in self.dir.iterdir() if p.is_file()}
 
     def pull(self, db: Engine) -> int:
-        """Fetch entries added since the cursor, in batches, at most ``PULL_MAX`` of them."""
-        cursor = int(self.cursor_file.read_text()) if self.cursor_file.exists() else 0
+        """Delete what merges dropped, then fetch entries added since the cursor, at most ``PULL_MAX``."""
+        cursor, merged_seen = self._read_cursor()
+        with session_scope(db) as session:
+            merged = merged_out_count(session, self.variant)
+            stale = merged_seen is not None and merged != merged_seen
+            dropped = merged_out_digests(session, self.variant) if stale else []
+        for name in dropped:
+            (self.dir / name).unlink(missing_ok=True)
         pulled = 0
         while pulled < PULL_MAX:
             with session_scope(db) as session:
                 entries = corpus_since(session, cursor, PULL_BATCH, self.variant)
                 for entry in entries:
                     write_input(self.dir, entry.data)
-            if not entries:
-                break
-            cursor, pulled = entries[-1].seq, pulled + len(entries)
-            self.cursor_file.write_text(str(cursor))
+            if entries:
+                cursor, pulled = entries[-1].seq, pulled + len(entries)
             if len(entries) < PULL_BATCH:
                 break
+        self.cursor_file.write_text(f"{cursor} {merged}")
         return pulled
+
+    def _read_cursor(self) -> tuple[int, int | None]:
+        """(seq cursor, merged-out count already applied here; None: nothing cached to delete)."""
+        try:
+            fields = [int(x) for x in self.cursor_file.read_text().split()]
+        except (OSError, ValueError):
+            return 0, None
+        return fields[0], fields[1] if len(fields) > 1 else -1  # a bare seq: a cache from before merging
 
     def push(self, db: Engine, before: set[str], campaign_id: int) -> int:
         """Add what the shard kept to the database (by content hash: re-runs add nothing twice)."""

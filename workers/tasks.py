@@ -11,7 +11,8 @@ from celery import shared_task
 
 from .shard import ShardSpec, db_engine, run_shard
 from .state import FAILED, FarmState, connect
-from .triage import merge_corpus, minimise_finding
+from .merge import merge_corpus
+from .triage import minimise_finding
 
 
 def _cache_root() -> Path:

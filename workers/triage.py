@@ -1,13 +1,13 @@
-"""Farm work after fuzzing: minimising one stored finding, and merging a campaign's corpus."""
+"""Farm triage: minimising one stored finding's reproducer."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from ..db.engine import session_scope
-from ..db.models import Campaign, CorpusEntry, Finding
+from ..db.models import Finding
 from ..db.store import FUZZER_ACTOR, update_reproducer
 from ..engine.execute import replay_command
 from ..engine.variants import load_variant
@@ -38,15 +38,3 @@ def minimise_finding(db: Engine, finding_id: int) -> dict[str, Any]:
     return {"finding": finding_id, "status": "stored" if stored else "kept smaller", "preemptions": mini.preemptions,
             "deterministic": mini.deterministic}
 
-
-def merge_corpus(db: Engine, campaign_id: int) -> dict[str, Any]:
-    """Corpus size per variant of a campaign's variants.
-
-    MODEL: keeping the corpus minimal (dropping entries whose features others cover) needs a
-    delete in ``db/store.py`` that does not exist yet; until then merge only reports sizes.
-    """
-    with session_scope(db) as session:
-        label = session.scalar(select(Campaign.variant).where(Campaign.id == campaign_id))
-        rows = session.execute(select(CorpusEntry.variant, func.count()).group_by(CorpusEntry.variant)).all()
-    sizes = {variant: count for variant, count in rows if label in ("all", variant)}
-    return {"campaign": campaign_id, "corpus": sizes}
