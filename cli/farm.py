@@ -56,12 +56,15 @@ def farm() -> None:
               help="longest shard; must stay under the broker's visibility timeout")
 @click.option("--engine", "-e", type=click.Choice(ENGINES), default="atheris", show_default=True)
 @click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), default=0, show_default=True)
+@click.option("--retries", type=click.IntRange(min=0, max=10), default=2, show_default=True,
+              help="times a shard whose attempt failed (an error, a time limit) is queued again")
 @click.option("--no-minimise", is_flag=True, help="do not queue triage.minimise for the findings")
 @click.option("--broker", default=None, help=BROKER_HELP)
 @click.option("--db", default=None, help=DB_HELP)
 @click.option("--json", "as_json", is_flag=True)
 def start(variant_name: str, shards: int, hours: float | None, seconds: float | None, shard_seconds: float,
-          engine: str, seed: int, no_minimise: bool, broker: str | None, db: str | None, as_json: bool) -> None:
+          engine: str, seed: int, retries: int, no_minimise: bool, broker: str | None, db: str | None,
+          as_json: bool) -> None:
     """Run a campaign on the farm: keep SHARDS shards queued until the budget is spent."""
     from ..workers.coordinator import Coordinator, FarmPlan
 
@@ -72,7 +75,8 @@ def start(variant_name: str, shards: int, hours: float | None, seconds: float | 
     if shard_seconds > settings.longest_shard:
         raise UserError(f"--shard-seconds {shard_seconds:g} must be at most {settings.longest_shard} "
                         f"(visibility timeout {settings.visibility_timeout} s minus margin {settings.shard_margin} s)")
-    plan = FarmPlan(_variants(variant_name), variant_name, shards, budget, shard_seconds, engine, seed, not no_minimise)
+    plan = FarmPlan(_variants(variant_name), variant_name, shards, budget, shard_seconds, engine, seed, not no_minimise,
+                    retries)
     err = Console(stderr=True)
     next_line = [time.monotonic() + PROGRESS_EVERY]
 
@@ -91,6 +95,8 @@ def start(variant_name: str, shards: int, hours: float | None, seconds: float | 
     con = Console()
     con.print(f"campaign {result['campaign']} {result['status']}: {result['shards']} shards, {result['executions']} "
               f"executions in {result['seconds']} s ({result['exec_per_second']:.0f}/s)", highlight=False)
+    for shard_id, errors in result["shard_errors"].items():
+        con.print(f"shard {shard_id} failed: {errors[-1] if errors else 'never finished'}", highlight=False)
     _findings_table(con, result["findings"])
 
 
@@ -122,7 +128,12 @@ def status(campaign: int | None, broker: str | None, db: str | None, as_json: bo
     shards = result["shards"]
     con.print(f"campaign {result['campaign'] or '-'} ({(result['plan'] or {}).get('status', '-')}); "
               f"workers alive: {len(result['workers'])}; shards: {shards['queued']} queued, {shards['running']} "
-              f"running, {shards['done']} done, {shards['failed']} failed; corpus {result['corpus']}", highlight=False)
+              f"running, {shards['done']} done, {shards['failed']} failed ({result['requeued']} re-queued); "
+              f"corpus {result['corpus']}", highlight=False)
+    for f in result["failed"]:
+        last = f["errors"][-1] if f["errors"] else "?"
+        con.print(f"  shard {f['shard']} ({f['variant']}) failed after {f['attempts']} attempts: {last}",
+                  highlight=False)
     con.print(f"exec/s: {result['exec_per_second']['total']:.0f} total", highlight=False)
     for worker, rate in result["exec_per_second"]["per_worker"].items():
         con.print(f"  {worker}: {rate:.0f}/s", highlight=False)

@@ -14,7 +14,7 @@ from ..db.engine import session_scope
 from ..db.models import Campaign, CorpusEntry, Finding
 from ..db.store import finish_campaign, start_campaign
 from .app import FarmSettings, make_app
-from .state import DONE, FAILED, FINISHED_STATES, FarmState
+from .state import DONE, ERROR, FAILED, FINISHED_STATES, QUEUED, RUNNING, SHARD_STATES, FarmState
 
 POLL_SECONDS = 0.5
 MIN_SHARD_SECONDS = 2.0
@@ -32,6 +32,8 @@ class FarmPlan:
     engine: str = "atheris"
     seed: int = 0
     minimise: bool = True
+    retries: int = 2  # times a shard whose attempt failed is queued again before it counts as failed
+    merge_every: float = 3600.0  # seconds between corpus.merge tasks while the campaign runs
 
 
 def shard_seed(campaign_seed: int, shard_id: int) -> int:
@@ -58,22 +60,40 @@ class Coordinator:
     def enqueue(self, campaign_id: int, plan: FarmPlan, shard_id: int, seconds: float) -> None:
         variant = plan.variants[shard_id % len(plan.variants)]
         seed = shard_seed(plan.seed, shard_id)
-        self.state.put_shard(campaign_id, shard_id, state="queued", variant=variant, seed=seed, seconds=seconds,
-                             attempts=0)
+        self.state.put_shard(campaign_id, shard_id, state=QUEUED, variant=variant, seed=seed, shard_seconds=seconds,
+                             attempts=0, requeues=0, errors=[])
+        self._send(campaign_id, shard_id, variant, seconds, seed)
+
+    def _send(self, campaign_id: int, shard_id: int, variant: str, seconds: float, seed: int) -> None:
+        margin = self.settings.shard_margin
         self.app.send_task("fuzz.run_shard", args=[campaign_id, shard_id, variant, seconds, seed],
-                           time_limit=int(seconds) + self.settings.shard_margin,
-                           soft_time_limit=int(seconds) + self.settings.shard_margin - max(2, self.settings.shard_margin // 4))
+                           time_limit=int(seconds) + margin, soft_time_limit=int(seconds) + margin - max(2, margin // 4))
+
+    def settle_failed_attempt(self, campaign_id: int, plan: FarmPlan, shard_id: int, record: dict[str, Any],
+                              stopping: bool) -> dict[str, Any]:
+        """Queue a shard whose attempt failed again (same id and seed), or record it as failed."""
+        errors = [*record.get("errors", []), record.get("error", "unknown error")]
+        if stopping or record.get("requeues", 0) >= plan.retries:
+            return self.state.put_shard(campaign_id, shard_id, state=FAILED, errors=errors, error=None)
+        record = self.state.put_shard(campaign_id, shard_id, state=QUEUED, errors=errors, error=None,
+                                      requeues=record.get("requeues", 0) + 1)
+        self._send(campaign_id, shard_id, record["variant"], record["shard_seconds"], record["seed"])
+        return record
 
     def run(self, plan: FarmPlan, on_tick: Callable[[int, dict[int, dict]], None] | None = None) -> dict[str, Any]:
         """Run a campaign to its end (or ``farm stop``); its totals."""
         campaign_id = self.open(plan)
         started = time.monotonic()
         deadline = started + plan.seconds
-        next_id = 0
+        give_up = deadline + self.settings.visibility_timeout + (1 + plan.retries) * plan.shard_seconds
+        next_id, next_merge = 0, started + plan.merge_every
         while True:
             shards = self.state.shards(campaign_id)
-            in_flight = [s for s in shards.values() if s.get("state") not in FINISHED_STATES]
             stopping = self.state.stopping(campaign_id)
+            for shard_id, record in shards.items():
+                if record.get("state") == ERROR:
+                    shards[shard_id] = self.settle_failed_attempt(campaign_id, plan, shard_id, record, stopping)
+            in_flight = [s for s in shards.values() if s.get("state") not in FINISHED_STATES]
             remaining = deadline - time.monotonic()
             while not stopping and len(in_flight) < plan.shards and remaining >= MIN_SHARD_SECONDS:
                 self.enqueue(campaign_id, plan, next_id, round(min(plan.shard_seconds, remaining), 1))
@@ -85,14 +105,17 @@ class Coordinator:
                 break
             if stopping and self._abandoned(shards):
                 break
-            if time.monotonic() > deadline + self.settings.visibility_timeout + plan.shard_seconds:
+            if time.monotonic() > give_up:
                 break  # no worker came back for the stragglers: close the campaign as failed
+            if time.monotonic() >= next_merge:
+                self.app.send_task("corpus.merge", args=[campaign_id])
+                next_merge += plan.merge_every
             time.sleep(POLL_SECONDS)
         return self.close(campaign_id, plan, time.monotonic() - started)
 
     def _abandoned(self, shards: dict[int, dict]) -> bool:
         """After ``farm stop``, queued shards nobody picked up are not waited for."""
-        return all(s.get("state") != "running" for s in shards.values())
+        return all(s.get("state") != RUNNING for s in shards.values())
 
     def close(self, campaign_id: int, plan: FarmPlan, wall: float) -> dict[str, Any]:
         shards = self.state.shards(campaign_id)
@@ -112,7 +135,8 @@ class Coordinator:
                     self.app.send_task("triage.minimise", args=[f["id"]])
         return {"campaign": campaign_id, "status": status, "executions": int(executions), "seconds": round(wall, 1),
                 "exec_per_second": round(executions / wall, 1) if wall else 0.0, "shards": len(shards),
-                "failed_shards": failed, "findings": findings}
+                "failed_shards": failed, "shard_errors": {i: shards[i].get("errors", []) for i in failed},
+                "findings": findings}
 
 
 def campaign_findings(db: Engine, campaign_id: int) -> list[dict[str, Any]]:
@@ -135,13 +159,15 @@ def status(settings: FarmSettings, state: FarmState, db: Engine | None, campaign
     shards = state.shards(campaign_id) if campaign_id else {}
     per_worker: dict[str, float] = {name: 0.0 for name in pings}
     for s in shards.values():
-        if s.get("state") == "running" and s.get("worker"):
+        if s.get("state") == RUNNING and s.get("worker"):
             per_worker[s["worker"]] = per_worker.get(s["worker"], 0.0) + s.get("exec_per_second", 0.0)
-    counts = {name: sum(1 for s in shards.values() if s.get("state") == name)
-              for name in ("queued", "running", DONE, FAILED)}
+    counts = {name: sum(1 for s in shards.values() if s.get("state") == name) for name in SHARD_STATES}
     result: dict[str, Any] = {
         "campaign": campaign_id, "plan": state.plan(campaign_id) if campaign_id else None,
         "workers": sorted(pings), "shards": counts,
+        "requeued": sum(s.get("requeues", 0) for s in shards.values()),
+        "failed": [{"shard": i, "variant": s.get("variant"), "attempts": s.get("attempts", 0),
+                    "errors": s.get("errors", [])} for i, s in shards.items() if s.get("state") == FAILED],
         "exec_per_second": {"total": round(sum(per_worker.values()), 1),
                             "per_worker": {k: round(v, 1) for k, v in sorted(per_worker.items())}},
         "executions_done": sum(s.get("executions", 0) for s in shards.values() if s.get("state") == DONE),

@@ -44,7 +44,7 @@ from ..fuzzer.config import JobConfig
 from ..fuzzer.corpus import digest, open_corpus_dir, write_input
 from ..fuzzer.recorder import add_hits, trace_json
 from .app import die_with_parent
-from .state import DONE, FarmState
+from .state import DONE, RUNNING, FarmState
 
 PULL_BATCH = 500  # corpus entries per query (the hub's batch cap)
 PULL_MAX = 5_000  # entries pulled per shard start at most; the rest come with later shards
@@ -234,7 +234,7 @@ def run_shard(spec: ShardSpec, state: FarmState, worker: str, cache_root: Path) 
     if committed(db, spec):
         return state.put_shard(*key, state=DONE)
     attempts = (state.shard(*key) or {}).get("attempts", 0) + 1
-    state.put_shard(*key, state="running", worker=worker, attempts=attempts, variant=spec.variant,
+    state.put_shard(*key, state=RUNNING, worker=worker, attempts=attempts, variant=spec.variant,
                     seed=spec.seed, started=time.time(), executions=0, exec_per_second=0.0, findings=[])
     corpus = WorkerCorpus(cache_root / _safe(worker), spec.variant)
     pulled = corpus.pull(db)

@@ -11,7 +11,10 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 PREFIX = "oomfuzz:farm"
-DONE, FAILED = "done", "failed"
+QUEUED, RUNNING, DONE = "queued", "running", "done"
+ERROR = "error"  # an attempt failed; the coordinator re-queues the shard or records it as failed
+FAILED = "failed"  # every attempt the plan allows failed
+SHARD_STATES = (QUEUED, RUNNING, ERROR, DONE, FAILED)
 FINISHED_STATES = (DONE, FAILED)
 
 
