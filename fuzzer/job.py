@@ -132,7 +132,7 @@ def run_atheris(job: Job) -> None:
     """libFuzzer drives; the job ends the process itself at its deadline."""
     import atheris
 
-    from .mutator import custom_mutator
+    from .mutator import make_custom_mutator
 
     def test_one_input(data: bytes) -> None:
         try:
@@ -149,7 +149,7 @@ def run_atheris(job: Job) -> None:
         f"-rss_limit_mb={job.config.rss_limit_mb}", f"-max_len={MAX_INPUT_LEN}", "-timeout=60",
         "-print_final_stats=0", f"-artifact_prefix={job.work}{os.sep}", str(job.work),
     ]
-    atheris.Setup(args, test_one_input, custom_mutator=custom_mutator)
+    atheris.Setup(args, test_one_input, custom_mutator=make_custom_mutator(job.variant))
     atheris.Fuzz()
 
 

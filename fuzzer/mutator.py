@@ -8,6 +8,14 @@ scenario dimension to another of its values. Every output is decodable (decoding
 and at most ``max_size`` bytes. Half the time it defers to ``atheris.Mutate`` so libFuzzer's
 own mutations (and its comparison-guided ones) still run. All randomness comes from the
 ``seed`` libFuzzer passes, so a mutation replays.
+
+One mutation is not local: ``reschedule`` keeps the scenario bytes and replaces the whole
+schedule by one that PCT draws (random thread priorities, the timer ranked among them, 0-2
+priority change points), run once on the variant and re-encoded as preemption pairs. Races
+that need one thread held back for a long stretch (BZ-04: the reaper must not clear its slot
+until a second OOM kill has come and gone) cost dozens of pairs as single deviations, but
+only one low priority; coverage feedback then keeps and refines the schedules that got
+close. It costs one extra execution, so it is drawn for a small share of mutations.
 """
 
 from __future__ import annotations
@@ -15,7 +23,9 @@ from __future__ import annotations
 import random
 from typing import Callable
 
-from ..engine.runtime.choices import join_input, split_input
+from ..engine.execute import execute
+from ..engine.runtime.choices import ChoiceInput, join_input, split_input
+from ..engine.runtime.strategies import PCT
 from ..engine.scenario import DIMENSIONS
 
 Pairs = list[tuple[int, int]]
@@ -100,11 +110,71 @@ def mutate_structure(raw: bytes, max_size: int, rng: random.Random, rounds: int 
     return out[:max_size]
 
 
-def custom_mutator(raw: bytes, max_size: int, seed: int) -> bytes:
-    """The ``atheris.Setup(custom_mutator=...)`` hook: structural or libFuzzer's, half and half."""
-    rng = random.Random(seed)
-    if rng.random() < 0.5:
-        import atheris
+class _PCTOnScenario(PCT):
+    """PCT's schedule over an input's own data bytes (its scenario and run-time data choices)."""
 
-        return atheris.Mutate(raw, max_size)
-    return mutate_structure(raw, max_size, rng, rounds=1 + int(rng.random() < 0.3))
+    def __init__(self, raw: bytes, seed: int, depth: int, steps_estimate: int) -> None:
+        super().__init__(seed, depth=depth, steps_estimate=steps_estimate)
+        self._data = ChoiceInput(raw)
+
+    def choose(self, n: int) -> int:
+        return self._data.choose(n)
+
+
+def reschedule(variant: type, raw: bytes, max_size: int, rng: random.Random) -> bytes:
+    """A new PCT schedule for the input's scenario (half the time with one scenario dimension
+    changed first): run it once and return its canonical input."""
+    if rng.random() < 0.5:
+        data, pairs = split_input(raw)
+        data_b = bytearray(data)
+        change_scenario(data_b, pairs, rng)
+        raw = join_input(bytes(data_b), pairs)
+    strategy = _PCTOnScenario(raw, rng.randrange(2**31), depth=rng.randint(1, 3), steps_estimate=rng.randint(40, 400))
+    strategy.begin()
+    return _fit(execute(variant, strategy).input, max_size)
+
+
+def generate(variant: type, max_size: int, rng: random.Random) -> bytes:
+    """A fresh input: a scenario and a schedule both drawn by PCT, run once, re-encoded."""
+    strategy = PCT(rng.randrange(2**31), depth=rng.randint(1, 3), steps_estimate=rng.randint(40, 400))
+    strategy.begin()
+    return _fit(execute(variant, strategy).input, max_size)
+
+
+def _fit(raw: bytes, max_size: int) -> bytes:
+    if len(raw) <= max_size:
+        return raw
+    data, pairs = split_input(raw)
+    while pairs and len(join_input(data, pairs)) > max_size:
+        pairs.pop()
+    return join_input(data, pairs)[:max_size]
+
+
+GENERATE_SHARE = 0.4  # fresh PCT inputs (syzkaller's generate-vs-mutate split)
+RESCHEDULE_SHARE = 0.2  # the parent's scenario under a new PCT schedule
+
+
+def make_custom_mutator(variant: type | None = None) -> Callable[[bytes, int, int], bytes]:
+    """The ``atheris.Setup(custom_mutator=...)`` hook. With a ``variant``: a share of fresh PCT
+    inputs (``generate``) and of whole-schedule redraws (``reschedule``); the rest half
+    libFuzzer's own mutations, half structural ones."""
+
+    def custom_mutator(raw: bytes, max_size: int, seed: int) -> bytes:
+        rng = random.Random(seed)
+        draw = rng.random()
+        if variant is not None:
+            if draw < GENERATE_SHARE:
+                return generate(variant, max_size, rng)
+            if draw < GENERATE_SHARE + RESCHEDULE_SHARE:
+                return reschedule(variant, raw, max_size, rng)
+            draw = rng.random()
+        if draw < 0.5:
+            import atheris
+
+            return atheris.Mutate(raw, max_size)
+        return mutate_structure(raw, max_size, rng, rounds=1 + int(rng.random() < 0.3))
+
+    return custom_mutator
+
+
+custom_mutator = make_custom_mutator()

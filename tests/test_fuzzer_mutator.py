@@ -66,3 +66,34 @@ def test_scenario_changes_stay_inside_each_dimension(seed: int) -> None:
         mutator.change_scenario(data, [], rng)
         for i, value in enumerate(data[: len(DIMENSIONS)]):
             assert value < len(DIMENSIONS[i][1])
+
+
+# other=indep_big drivers=alloc,alloc: the scenario in which PCT schedules reach BZ-04.
+BZ04_SCENARIO = bytes.fromhex("050407010300")
+
+
+def test_reschedule_keeps_the_scenario_and_replays_what_it_ran() -> None:
+    variant = load_variant("seed-3of2")
+    rng = random.Random(3)
+    bugs = set()
+    for _ in range(200):
+        out = mutator.reschedule(variant, BZ04_SCENARIO, 512, rng)
+        assert len(out) <= 512
+        data, _ = split_input(out)
+        ex = replay(variant, out)
+        assert ex.input == out  # canonical: what PCT ran is exactly what the bytes replay
+        assert ex.status != "engine_error"
+        if data[:5] == BZ04_SCENARIO[1:]:
+            bugs.add(ex.finding.known_bug if ex.finding else None)
+    assert "BZ-04" in bugs  # one low-priority reaper is enough, where single deviations need dozens
+
+
+def test_generate_and_reschedule_are_deterministic_per_seed() -> None:
+    # (the hook's other branch, atheris.Mutate, only runs inside atheris.Fuzz)
+    variant = load_variant("v4.6-rc1")
+    for seed in range(20):
+        assert mutator.generate(variant, 128, random.Random(seed)) == mutator.generate(variant, 128, random.Random(seed))
+        a = mutator.reschedule(variant, BZ03, 128, random.Random(seed))
+        assert a == mutator.reschedule(variant, BZ03, 128, random.Random(seed)) and len(a) <= 128
+    fresh = mutator.generate(variant, 64, random.Random(1))
+    assert len(fresh) <= 64 and replay(variant, fresh).status != "engine_error"
