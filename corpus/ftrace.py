@@ -62,6 +62,7 @@ _PERF = re.compile(
     rf"(?:\[(?P<cpu>{_N})\]\s++)?{_TS}:(?:\s++\d{{1,18}})?{_EVENT}"
 )
 _EVENT_FIRST = re.compile(r"\s*+(?:\w++:)?(\w++):(?:\s|$)")
+_GROUPS = ("event", "payload", "pid", "comm", "cpu", "ts")  # named in both layouts
 
 Record = tuple[EventKind, int | None, str | None, dict[str, FieldValue], bool, float, tuple]
 """(kind, pid, comm, fields, complete, time, identity used to spot duplicate pastes)."""
@@ -72,18 +73,19 @@ def parse_record(line: str) -> Record | None:
     if line[:1] == ">":  # quoted in a mail reply
         line = line[strip_quote(line) :]
     m = _TRACE_PIPE.match(line)
+    tid = None
     if m is None or m.group("event") is None:
         m = _PERF.match(line)
         if m is None:
             return None
-    kind = KINDS.get(m.group("event"))
+        tid = m.group("tid")
+    event, payload, pid_text, ctx_comm, cpu, ts = m.group(*_GROUPS)
+    kind = KINDS.get(event)
     if kind is None:
         return None
-    payload = (m.group("payload") or "").strip()
-    tid = m.group("tid") if m.re is _PERF else None
-    ctx_pid = int(tid or m.group("pid"))
-    ctx_comm = m.group("comm").strip()
-    cpu = m.group("cpu")
+    payload = (payload or "").strip()
+    ctx_pid = int(tid or pid_text)
+    ctx_comm = ctx_comm.strip()
     parsed = _PAYLOAD[kind](payload)
     if parsed is None:
         return None
@@ -94,7 +96,6 @@ def parse_record(line: str) -> Record | None:
     if cpu is not None:
         out["cpu"] = int(cpu)
     out.update(fields)
-    ts = m.group("ts")
     identity = (ctx_pid, cpu, ts, kind, payload)
     return kind, pid, comm, out, complete, float(ts), identity
 
@@ -190,9 +191,9 @@ def _key_values(last_key: str):
             key, sep, value = token.partition("=")
             if not sep or not key:
                 continue
-            neg = value[:1] == "-"
-            digits = value[1:] if neg else value
-            if digits.isdecimal() and len(digits) <= 18:
+            if value.isdecimal():  # "-" is no decimal: negative numbers take the next test
+                fields[key] = int(value) if len(value) <= 18 else value
+            elif value[:1] == "-" and value[1:].isdecimal() and len(value) <= 19:
                 fields[key] = int(value)
             else:
                 fields[key] = value

@@ -44,11 +44,16 @@ from .prefix import looks_prefixed, strip_prefix, strip_quote
 
 _FT_NAMES = "|".join(sorted(ftrace.KINDS, key=len, reverse=True))
 _FT_KEYWORDS = rf"(?P<ft>(?:{_FT_NAMES}):)"
-_DM_KEYWORDS = (
-    r"(?P<dm>oom-killer:|illed process|ill process|oom-kill:|oom_reaper: |Task in "
-    r"|memory: usage |OOM killer |ainted|Linux version )"
+_DM_WORDS = (
+    "oom-killer:", "illed process", "ill process", "oom-kill:", "oom_reaper: ", "Task in ",
+    "memory: usage ", "OOM killer ", "ainted", "Linux version ",
 )
+_DM_KEYWORDS = "(?P<dm>" + "|".join(_DM_WORDS) + ")"  # plain words: nothing to escape
 _ROW_KEYWORDS = r"(?P<row>\[ *+\d++\] ++-?\d++ ++-?\d++ |\[ ++pid ++\])"
+# The longest keyword but a task row's: a keyword split by a wrap lies within this many
+# characters of the join. A task row or header split by one leaves this in the first line.
+_KEYWORD_MAX = max(len(w) for w in (*_DM_WORDS, *(name + ":" for name in ftrace.KINDS)))
+_ROW_HEAD = re.compile(r"\[[ \d\]pid-]*+")
 # Keywords are located over the whole text with str.find (C speed, no per-line work for the
 # lines that have none); task rows, the most common record, with one regex whose literal first
 # character lets the engine skip ahead. `_CANDIDATE` re-checks single joined lines.
@@ -305,9 +310,11 @@ class Scanner:
         nxt = self.lines[i + 1]
         if not nxt or nxt[0] in " \t[" or looks_prefixed(nxt) or not looks_prefixed(line):
             return i + 1
-        head = line.rstrip()
+        head, tail = line.rstrip(), nxt.strip()
+        if not _may_straddle(head, tail):
+            return i + 1
         for sep in ("", " "):
-            joined = head + sep + nxt.strip()
+            joined = head + sep + tail
             m = _CANDIDATE.search(joined)
             if m is None or not m.start() < len(head) < m.end():
                 continue
@@ -496,6 +503,22 @@ def _improves(old: Parsed, new: Parsed, prefixed: bool) -> bool:
         and new_comm != old_comm
         and comm_ok
     )
+
+
+def _may_straddle(head: str, tail: str) -> bool:
+    """Could a keyword match straddle the join of `head` and `tail` (glued, or with a space)?
+
+    A necessary condition, cheap to test, for `_split_keyword`'s search over the whole joined
+    line. A literal keyword straddling the join lies within `_KEYWORD_MAX - 1` characters of
+    it, so searching the join's neighbourhood finds it (or an earlier match: still True). A task
+    row or header match can be longer, but it holds a single "[", its first character: so it
+    starts at the last "[" of `head`, and the rest of `head` consists of its characters."""
+    w = _KEYWORD_MAX - 1
+    near_head, near_tail = head[-w:], tail[:w]
+    if _CANDIDATE.search(near_head + near_tail) or _CANDIDATE.search(f"{near_head} {near_tail}"):
+        return True
+    bracket = head.rfind("[")
+    return bracket >= 0 and _ROW_HEAD.fullmatch(head, bracket) is not None
 
 
 def _fits_comm(comm: str | None) -> bool:

@@ -306,6 +306,21 @@ def test_wrap_inside_a_number_a_comm_and_a_keyword() -> None:
     assert (e.pid, e.line, e.end_line) == (662, 1, 2)
 
 
+@pytest.mark.parametrize(
+    ("head", "tail"),
+    [
+        ("[    384", "]     0   384    15444      899   106496        0          -250 x"),
+        ("[    384]     0", "-384    15444      899   106496        0          -250 x"),
+    ],
+)
+def test_task_row_wrapped_inside_its_numbers_is_joined(head: str, tail: str) -> None:
+    """The wrap splits the row match itself (longer than any keyword, so found from its '[')."""
+    text = f"[  1.000000] {HEADERS['4.19']}\n[  1.000001] {head}\n{tail}\n"
+    e = only(text)
+    assert (e.pid, e.comm, e.line, e.end_line) == (384, "x", 2, 3)
+    assert e.fields["oom_score_adj"] == -250
+
+
 def test_wrapped_task_row_name_is_joined_within_comm_length() -> None:
     text = (
         f"Jun 11 20:17:20 h kernel: {HEADERS['4.19']}\n"
