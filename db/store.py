@@ -442,6 +442,52 @@ def add_corpus_entry(
     return session.execute(stmt).first() is not None
 
 
+def add_corpus_entries(
+    session: Session,
+    variant: str,
+    datas: list[bytes],
+    source: str,
+    source_detail: str | None = None,
+    campaign_id: int | None = None,
+) -> int:
+    """Store each of `datas` not already there for `variant`; how many were new.
+
+    `add_corpus_entry` for a batch, in one lock and one INSERT per 500 inputs instead of three
+    statements each (a shard ends by adding hundreds). Seqs follow the current maximum in
+    order; an input already stored leaves a gap, which cursors do not mind.
+    """
+    _check(source, CORPUS_SOURCES, "corpus source")
+    unique = list(dict.fromkeys(datas))
+    if not unique:
+        return 0
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE corpus_entry IN EXCLUSIVE MODE"))
+    last = session.scalar(select(func.coalesce(func.max(CorpusEntry.seq), 0))) or 0
+    now, added = _now(), 0
+    for start in range(0, len(unique), _IN_BATCH):
+        rows = [
+            {
+                "seq": last + start + i + 1,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "variant": variant,
+                "source": source,
+                "source_detail": source_detail,
+                "data": data,
+                "added_at": now,
+                "campaign_id": campaign_id,
+            }
+            for i, data in enumerate(unique[start : start + _IN_BATCH])
+        ]
+        stmt = (
+            _insert(session, CorpusEntry)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=[CorpusEntry.sha256, CorpusEntry.variant])
+            .returning(CorpusEntry.id)
+        )
+        added += len(session.execute(stmt).all())
+    return added
+
+
 def corpus_since(
     session: Session, cursor: int, limit: int, variant: str | None = None
 ) -> list[CorpusEntry]:

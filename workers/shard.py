@@ -29,7 +29,7 @@ from ..db.engine import make_engine, session_scope
 from ..db.models import Campaign
 from ..db.store import (
     HitRecord,
-    add_corpus_entry,
+    add_corpus_entries,
     corpus_since,
     finish_campaign,
     merged_out_count,
@@ -129,11 +129,13 @@ class WorkerCorpus:
 
     def push(self, db: Engine, before: set[str], campaign_id: int) -> int:
         """Add what the shard kept to the database (by content hash: re-runs add nothing twice)."""
-        fresh = sorted(self.names() - before)
+        fresh = []
+        for name in sorted(self.names() - before):
+            data = (self.dir / name).read_bytes()
+            if name == digest(data):
+                fresh.append(data)
         with session_scope(db) as session:
-            added = sum(add_corpus_entry(session, self.variant, (self.dir / name).read_bytes(), "fuzz",
-                                         campaign_id=campaign_id) for name in fresh if name == digest((self.dir / name).read_bytes()))
-        return added
+            return add_corpus_entries(session, self.variant, fresh, "fuzz", campaign_id=campaign_id)
 
 
 def committed(db: Engine, spec: ShardSpec) -> bool:
