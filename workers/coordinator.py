@@ -57,12 +57,13 @@ class Coordinator:
         })
         return campaign_id
 
-    def enqueue(self, campaign_id: int, plan: FarmPlan, shard_id: int, seconds: float) -> None:
+    def enqueue(self, campaign_id: int, plan: FarmPlan, shard_id: int, seconds: float) -> dict[str, Any]:
         variant = plan.variants[shard_id % len(plan.variants)]
         seed = shard_seed(plan.seed, shard_id)
-        self.state.put_shard(campaign_id, shard_id, state=QUEUED, variant=variant, seed=seed, shard_seconds=seconds,
-                             attempts=0, requeues=0, errors=[])
+        record = self.state.put_shard(campaign_id, shard_id, state=QUEUED, variant=variant, seed=seed,
+                                      shard_seconds=seconds, attempts=0, requeues=0, errors=[])
         self._send(campaign_id, shard_id, variant, seconds, seed)
+        return record
 
     def _send(self, campaign_id: int, shard_id: int, variant: str, seconds: float, seed: int) -> None:
         margin = self.settings.shard_margin
@@ -87,17 +88,20 @@ class Coordinator:
         deadline = started + plan.seconds
         give_up = deadline + self.settings.visibility_timeout + (1 + plan.retries) * plan.shard_seconds
         next_id, next_merge = 0, started + plan.merge_every
+        shards: dict[int, dict[str, Any]] = {}  # finished records are final: only open ones are polled
         while True:
-            shards = self.state.shards(campaign_id)
-            stopping = self.state.stopping(campaign_id)
-            for shard_id, record in shards.items():
-                if record.get("state") == ERROR:
-                    shards[shard_id] = self.settle_failed_attempt(campaign_id, plan, shard_id, record, stopping)
-            in_flight = [s for s in shards.values() if s.get("state") not in FINISHED_STATES]
+            open_ids = [i for i, s in shards.items() if s.get("state") not in FINISHED_STATES]
+            fresh, stopping = self.state.poll(campaign_id, open_ids)
+            shards.update(fresh)
+            for shard_id in open_ids:
+                if shards[shard_id].get("state") == ERROR:
+                    shards[shard_id] = self.settle_failed_attempt(campaign_id, plan, shard_id, shards[shard_id],
+                                                                  stopping)
+            in_flight = sum(1 for s in shards.values() if s.get("state") not in FINISHED_STATES)
             remaining = deadline - time.monotonic()
-            while not stopping and len(in_flight) < plan.shards and remaining >= MIN_SHARD_SECONDS:
-                self.enqueue(campaign_id, plan, next_id, round(min(plan.shard_seconds, remaining), 1))
-                in_flight.append({})
+            while not stopping and in_flight < plan.shards and remaining >= MIN_SHARD_SECONDS:
+                shards[next_id] = self.enqueue(campaign_id, plan, next_id, round(min(plan.shard_seconds, remaining), 1))
+                in_flight += 1
                 next_id += 1
             if on_tick is not None:
                 on_tick(campaign_id, shards)
@@ -110,7 +114,7 @@ class Coordinator:
             if time.monotonic() >= next_merge:
                 self.app.send_task("corpus.merge", args=[campaign_id])
                 next_merge += plan.merge_every
-            time.sleep(POLL_SECONDS)
+            self.state.wait_for_shard_end(campaign_id, POLL_SECONDS)
         return self.close(campaign_id, plan, time.monotonic() - started)
 
     def _abandoned(self, shards: dict[int, dict]) -> bool:

@@ -16,6 +16,7 @@ ERROR = "error"  # an attempt failed; the coordinator re-queues the shard or rec
 FAILED = "failed"  # every attempt the plan allows failed
 SHARD_STATES = (QUEUED, RUNNING, ERROR, DONE, FAILED)
 FINISHED_STATES = (DONE, FAILED)
+ENDED_TTL = 3600  # seconds the coordinator's wake-up list outlives a coordinator that went away
 
 
 class BrokerUnreachable(Exception):
@@ -83,8 +84,32 @@ class FarmState:
         raw = self.r.hgetall(self._key(campaign_id, "shards"))
         return {int(k): json.loads(v) for k, v in sorted(raw.items(), key=lambda kv: int(kv[0]))}
 
+    def poll(self, campaign_id: int, shard_ids: list[int]) -> tuple[dict[int, dict[str, Any]], bool]:
+        """The records of ``shard_ids`` that exist, and whether a stop was requested: one round trip."""
+        with self.r.pipeline(transaction=False) as pipe:
+            if shard_ids:
+                pipe.hmget(self._key(campaign_id, "shards"), [str(i) for i in shard_ids])
+            pipe.exists(self._key(campaign_id, "stop"))
+            replies = pipe.execute()
+        texts = replies[0] if shard_ids else []
+        return {i: json.loads(t) for i, t in zip(shard_ids, texts) if t}, bool(replies[-1])
+
     def put_shard(self, campaign_id: int, shard_id: int, **values: Any) -> dict[str, Any]:
-        """Merge ``values`` into a shard's record (one writer per shard at a time)."""
+        """Merge ``values`` into a shard's record (one writer per shard at a time).
+
+        A shard that ends (done, or an attempt failed) also wakes the coordinator.
+        """
         record = {**(self.shard(campaign_id, shard_id) or {}), **values, "updated": time.time()}
-        self.r.hset(self._key(campaign_id, "shards"), str(shard_id), json.dumps(record))
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.hset(self._key(campaign_id, "shards"), str(shard_id), json.dumps(record))
+            if values.get("state") in (DONE, ERROR):
+                pipe.rpush(self._key(campaign_id, "ended"), shard_id)
+                pipe.expire(self._key(campaign_id, "ended"), ENDED_TTL)
+            pipe.execute()
         return record
+
+    def wait_for_shard_end(self, campaign_id: int, timeout: float) -> None:
+        """Return when a shard has ended since the last call, or after ``timeout`` seconds."""
+        key = self._key(campaign_id, "ended")
+        if self.r.blpop([key], timeout=timeout):
+            self.r.delete(key)
