@@ -367,16 +367,25 @@ def parse_version(msg: str) -> Parsed | None:
 class TaskTable:
     """The column layout announced by the last `[ pid ]` header (mutable scanner state)."""
 
-    __slots__ = ("columns", "row", "stamped_row")
+    __slots__ = ("columns", "row", "stamped_row", "ascii_rows")
 
     def __init__(self) -> None:
         self.columns: tuple[str, ...] | None = None
         self.row: re.Pattern[str] | None = None  # groups: pid, numbers, name
         self.stamped_row: re.Pattern[str] | None = None  # printk stamp first: time, pid, ...
+        self.ascii_rows: tuple[re.Pattern[str], re.Pattern[str]] | None = None
 
     def set_columns(self, names: list[str]) -> None:
         self.columns = tuple(names)
-        self.row, self.stamped_row = _row_regexes(len(names))
+        self.row, self.stamped_row = _row_regexes(len(names), ascii=False)
+        self.ascii_rows = _row_regexes(len(names), ascii=True)
+
+    def row_patterns(self, ascii: bool) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
+        """(row, stamped row) patterns, the faster equivalents for ASCII-only text; None before a
+        header."""
+        if self.row is None or self.stamped_row is None or self.ascii_rows is None:
+            return None
+        return self.ascii_rows if ascii else (self.row, self.stamped_row)
 
 
 class RowFields(Mapping[str, int]):
@@ -415,20 +424,25 @@ class RowFields(Mapping[str, int]):
         return RowFields, (self._columns, self._raw)
 
 
-@functools.lru_cache(maxsize=32)
-def _row_regexes(columns: int) -> tuple[re.Pattern[str], re.Pattern[str]]:
+@functools.lru_cache(maxsize=64)
+def _row_regexes(columns: int, ascii: bool) -> tuple[re.Pattern[str], re.Pattern[str]]:
     # Every quantifier before the name is followed by a character it cannot match (a digit
     # after spaces, a space or `]` after digits), so making them possessive changes no match;
     # it spares the engine its backtracking bookkeeping. Unrolling the columns (real headers
     # have 6 to 10) avoids a counted group repeat, the slowest construct here: together a
     # third less time per row. Only `\s+(.+)$` may backtrack (a name of trailing spaces).
-    number = r"\s++-?\d{1,18}+"
+    space, digit = _ASCII_CLASSES if ascii else (r"\s", r"\d")
+    number = rf"{space}++-?{digit}{{1,18}}+"
     numbers = number * columns if columns <= _UNROLL else rf"(?:{number}){{{columns}}}+"
-    row = rf"\[\s*+(\d{{1,18}}+)\]({numbers})\s+(.+)$"
-    return re.compile(row), re.compile(rf"\[ *+(\d{{1,12}}+\.\d{{1,12}}+)\] ?{row}")
+    row = rf"\[{space}*+({digit}{{1,18}}+)\]({numbers}){space}+(.+)$"
+    stamped = rf"\[ *+({digit}{{1,12}}+\.{digit}{{1,12}}+)\] ?{row}"
+    return re.compile(row), re.compile(stamped)
 
 
 _UNROLL = 32
+# In a str pattern `\s` and `\d` look up each character's Unicode category; on ASCII text these
+# classes match exactly the same characters (str.isspace() holds for \x1c-\x1f too), faster.
+_ASCII_CLASSES = (r"[\t\n\x0b\x0c\r\x1c-\x1f ]", "[0-9]")
 
 
 _HEADER = re.compile(r"\[\s*pid\s*\]\s")

@@ -76,6 +76,8 @@ _BARE_LINE = re.compile(
 # First characters a log prefix can start with (printk stamp, level, kmsg, ISO date, month,
 # mail quote): a line starting otherwise cannot be the prefixed half of a split keyword.
 _PREFIX_FIRST = frozenset("[<>0123456789JFMASOND")
+# First characters (or "" for a blank line) of lines that never continue a complete record.
+_NO_TAIL = frozenset(("", " ", "\t", "["))
 _INVOKED = EventKind.OOM_INVOKED
 _TASK_ROW = EventKind.TASK_TABLE_ROW
 _ROW_ONLY, _DMESG, _FTRACE = "row", "dmesg", "ftrace"
@@ -120,6 +122,7 @@ class Scanner:
     def __init__(self, text: str, lines: list[str], first_line: int = 1) -> None:
         self.text = text
         self.lines = lines
+        self.ascii = text.isascii()  # O(1) in CPython; then every line is ASCII too
         self.offset = first_line
         self.events: list[Event] = []
         self.duplicates: list[tuple[int, int]] = []
@@ -183,12 +186,13 @@ class Scanner:
         whole report shares. A loop hands back here when the shape changes; bracketed rows try
         last row's shape first, then the other. Anything unusual (no header, indentation, a
         possible wrapped tail) ends the run and takes the general `_dmesg` path."""
-        lines, cands, table = self.lines, self.candidates, self.table
+        lines, cands = self.lines, self.candidates
         n = len(lines)
         first = i
-        if table.row is not None and table.stamped_row is not None and table.columns is not None:
-            columns, row = table.columns, table.row.match
-            bracketed = ((self._stamped_rows, table.stamped_row.match), (self._bare_rows, row))
+        patterns, columns = self.table.row_patterns(self.ascii), self.table.columns
+        if patterns is not None and columns is not None:
+            row = patterns[0].match
+            bracketed = ((self._stamped_rows, patterns[1].match), (self._bare_rows, row))
             bare = False  # raw dmesg rows start with a printk stamp, fixture rows with the row
             while i < n and cands.get(i) is _ROW_ONLY:
                 c = lines[i][0]
@@ -337,7 +341,7 @@ class Scanner:
         parsed = parse_message(msg, self.table)
         if parsed is None:
             return last + 1
-        if not parsed[4] or last + 1 not in self.candidates:
+        if not parsed[4] or (last + 1 not in self.candidates and self._may_extend(last + 1)):
             msg, parsed, last = self._extend_dmesg(msg, parsed, last, start > 0)
         kind, pid, comm, fields, _complete = parsed
         if kind is EventKind.TASK_TABLE_ROW and comm is None:
@@ -365,6 +369,12 @@ class Scanner:
             msg, parsed = better
             last += 1
         return msg, parsed, last
+
+    def _may_extend(self, j: int) -> bool:
+        """Can line j continue a complete record? Not if it is missing, blank, indented or starts
+        with "[" (a printk stamp: every line of a raw dmesg), as `_continuation` would find."""
+        lines = self.lines
+        return j < len(lines) and lines[j][:1] not in _NO_TAIL
 
     def _continuation(self, last: int, allow_indent: bool) -> str | None:
         """The next line if it can only be the wrapped tail of the record ending at `last`."""

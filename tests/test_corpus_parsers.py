@@ -276,6 +276,15 @@ def test_task_row_edge_shapes() -> None:
     assert [e.comm for e in result.events] == ["x"] and result.duplicate_count == 1
 
 
+@pytest.mark.parametrize("elsewhere", ["", "[  0.5] caf\u00e9 \u0663\n"])
+def test_task_rows_read_alike_in_ascii_and_other_text(elsewhere: str) -> None:
+    """ASCII-only text takes faster row patterns; other whitespace (\\x0c, \\x1f) still counts."""
+    text = (f"{elsewhere}{HEADERS['2.6']}\n[ 12] 0 12 100 5\x0c0\x1f-17 -1000 odd\n"
+            f"[ 13] 0 13 100 5 0 -17 -1000 plain\n")
+    rows = [(e.pid, e.comm, dict(e.fields)["oom_adj"]) for e in parse_text(text).events]
+    assert rows == [(12, "odd", -17), (13, "plain", -17)]
+
+
 # -- hard wraps -------------------------------------------------------------------------------
 
 
