@@ -18,7 +18,7 @@ from oomfuzz.engine.scenario import Scenario
 from oomfuzz.engine.variants import load_variant
 
 sys.path.insert(0, str(Path(__file__).parent))
-from pinned_inputs import BZ01, BZ02, BZ03_A, BZ03_B, BZ04_MMOTM, BZ04_SEED  # noqa: E402
+from pinned_inputs import BZ01, BZ02, BZ03_A, BZ03_B, BZ04_MMOTM, BZ04_SEED, BZ04_SEED_SHORT  # noqa: E402
 
 
 def finding(variant, raw):
@@ -69,7 +69,9 @@ def test_bz03_schedule_is_minimal():
     assert ex.preemptions == 1 and ex.input == BZ03_A
 
 
-@pytest.mark.parametrize("variant, raw", [("mmotm-2016-01", BZ04_MMOTM), ("seed-3of2", BZ04_SEED)])
+@pytest.mark.parametrize(
+    "variant, raw", [("mmotm-2016-01", BZ04_MMOTM), ("seed-3of2", BZ04_SEED), ("seed-3of2", BZ04_SEED_SHORT)]
+)
 def test_bz04_second_victim_dropped_by_the_busy_slot(variant, raw):
     f = finding(variant, raw)
     assert (f.invariant, f.known_bug) == ("victim_never_reaped", "BZ-04")
@@ -77,7 +79,7 @@ def test_bz04_second_victim_dropped_by_the_busy_slot(variant, raw):
 
 def test_bz04_fixed_by_the_reaper_queue():
     scenario = Scenario(shape="lockwait", other="indep_big", drivers="alloc,alloc")
-    for raw in (BZ04_MMOTM, BZ04_SEED):
+    for raw in (BZ04_MMOTM, BZ04_SEED, BZ04_SEED_SHORT):
         f = finding("v4.6-rc1", raw)
         assert f is None or f.invariant != "victim_never_reaped"
     never_seen("v4.6-rc1", scenario, "victim_never_reaped", runs=400)
