@@ -274,19 +274,22 @@ class Scanner:
         n, get = len(lines), cands.get
         head, start, time, precise = self._prefix_memo
         stop = False
-        while i < n and get(i) is _ROW_ONLY:
+        what = get(i)  # invariant: what is cands.get(i)
+        while what is _ROW_ONLY and i < n:
             line = lines[i]
             if line[0] in " \t[":
                 break
-            m = match(line, start) if head and line.startswith(head) else None
+            # No row starts at 0 here (the line does not start with "["): an empty memo misses.
+            m = match(line, start) if line.startswith(head) else None
             if m is None:
                 at, at_time, at_precise = strip_prefix(line)
-                m = match(line, at)  # never at 0: the line does not start with "["
+                m = match(line, at)
                 if m is None:
                     stop = True
                     break
                 head, start, time, precise = line[:at], at, at_time, at_precise
-            if i + 1 < n and i + 1 not in cands:
+            what = get(i + 1)
+            if what is None and i + 1 < n:
                 stop = True  # the next line may be the wrapped end of this one
                 break
             if time is not None:
