@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ..corpus.parse import ParseResult, TraceFileError, parse_file, parse_text
+from ..corpus.parse import ParseResult, TraceFileError, parse_bytes, parse_file
 from ..corpus.seed import FileSeed, record_seeds, seed_parsed
 from ..db.engine import make_engine, session_scope, upgrade
 from ..db.errors import DatabaseError
@@ -14,16 +14,8 @@ from ..db.url import resolve_url
 from ..fuzzer.corpus import CorpusError, open_corpus_dir
 from .common import UserError, emit_json, variant_or_fail
 
-_BINARY_MAGIC = (b"\x1f\x8b", b"\xfd7zXZ", b"BZh", b"\x28\xb5\x2f\xfd")  # gzip, xz, bzip2, zstd
-
-
 def _read_stdin() -> ParseResult:
-    data = sys.stdin.buffer.read()
-    if data.startswith(_BINARY_MAGIC):
-        raise TraceFileError("<stdin>: compressed data; decompress it first")
-    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise TraceFileError("<stdin>: binary data, not a text log")
-    return parse_text(data, source="<stdin>")
+    return parse_bytes(sys.stdin.buffer.read(), source="<stdin>")
 
 
 @click.command()

@@ -15,6 +15,7 @@ from .scan import Scanner
 
 _BINARY_SNIFF = 8192
 _COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd")  # gzip, bzip2, xz, zstd
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 class TraceFileError(Exception):
@@ -144,6 +145,26 @@ def parse_file(path: str | os.PathLike[str]) -> ParseResult:
     return parse_text(read_trace_file(path), source=str(path))
 
 
+def parse_bytes(data: bytes, *, source: str) -> ParseResult:
+    """Parse a log's raw bytes (stdin, an upload) as `parse_file` parses a file's.
+
+    Raises TraceFileError, naming `source`, for compressed or binary data."""
+    return parse_text(_trace_text(data, source), source=source)
+
+
+def decode_trace_bytes(data: bytes) -> str:
+    """A log's bytes as text: UTF-8 with U+FFFD for invalid bytes (UTF-16 when a UTF-16 byte
+    order mark says so), without the byte order mark, CRLF line ends made LF. Never raises.
+
+    A BOM kept would glue itself to the first line's log prefix, and a "\r" to every line's
+    end. Whether the bytes are a text log at all is `parse_bytes`' question, not this one's."""
+    if data.startswith(_UTF16_BOMS):
+        text = data.decode("utf-16", errors="replace")  # saved by a Windows editor
+    else:
+        text = data.decode("utf-8-sig", errors="replace")
+    return text.replace("\r\n", "\n") if "\r" in text else text
+
+
 def read_trace_file(path: str | os.PathLike[str]) -> str:
     """The text of a trace file, decoded leniently; TraceFileError for anything that is not."""
     p = Path(path)
@@ -159,13 +180,16 @@ def read_trace_file(path: str | os.PathLike[str]) -> str:
         raise TraceFileError(f"{p}: permission denied") from None
     except OSError as exc:
         raise TraceFileError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    return _trace_text(data, str(p))
+
+
+def _trace_text(data: bytes, name: str) -> str:
+    """`decode_trace_bytes(data)`, or TraceFileError for data that is no text log."""
     if data.startswith(_COMPRESSED):
-        raise TraceFileError(f"{p}: compressed data; decompress it first")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16", errors="replace")  # saved by a Windows editor
-    if b"\x00" in data[:_BINARY_SNIFF]:
-        raise TraceFileError(f"{p}: binary data, not a text log")
-    return data.decode("utf-8-sig", errors="replace")
+        raise TraceFileError(f"{name}: compressed data; decompress it first")
+    if not data.startswith(_UTF16_BOMS) and b"\x00" in data[:_BINARY_SNIFF]:
+        raise TraceFileError(f"{name}: binary data, not a text log")
+    return decode_trace_bytes(data)
 
 
 def _is_bytes(value: object) -> bool:

@@ -158,6 +158,18 @@ def test_cli_reads_stdin_and_strict_lists_skipped_lines(tmp_path: Path) -> None:
     assert _entries(_sqlite(tmp_path))[0][2] == "<stdin>:episode 0"
 
 
+@needs_samples
+def test_cli_stdin_with_a_byte_order_mark_and_crlf_seeds_like_plain_text(tmp_path: Path) -> None:
+    body = load_sample(TRACES / MACHEK).body
+    plain = CliRunner().invoke(cli, ["seed", "--db", _sqlite(tmp_path), "--json", "-"], input=body)
+    windows = "\ufeff" + body.replace("\n", "\r\n")
+    (tmp_path / "w").mkdir()
+    other_db = _sqlite(tmp_path / "w")
+    result = CliRunner().invoke(cli, ["seed", "--db", other_db, "--json", "-"], input=windows)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == json.loads(plain.output)
+
+
 def _oomfuzz(*args: str) -> subprocess.CompletedProcess[str]:
     """The real entry point, which turns user errors into one line and an exit status."""
     code = "from oomfuzz.cli import main; main()"

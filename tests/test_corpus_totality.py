@@ -12,7 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oomfuzz.corpus.consistency import check_consistency
-from oomfuzz.corpus.parse import TraceFileError, parse_file, parse_text
+from oomfuzz.corpus.parse import (
+    TraceFileError, decode_trace_bytes, parse_bytes, parse_file, parse_text,
+)
 from oomfuzz.corpus.samples import load_samples, traces_dir
 
 TRACES = traces_dir(Path(__file__))  # beside the clone, or $OOMFUZZ_SHARED_DIR/traces
@@ -144,6 +146,42 @@ def test_parse_file_refuses_devices_and_decodes_utf16_and_bom(tmp_path: Path) ->
         path = tmp_path / name
         path.write_bytes(data)
         assert parse_file(path).summary()["kills"] == [{"pid": 5, "comm": "ü"}]
+
+
+@pytest.mark.parametrize(
+    ("data", "text"),
+    [
+        (b"a\r\nb\r\n", "a\nb\n"),
+        (b"a\rb\n", "a\rb\n"),  # a lone CR is no line end
+        (b"\xef\xbb\xbf[ 1.0] x\n", "[ 1.0] x\n"),  # UTF-8 byte order mark
+        (b"a\xffb\xc3", "a\ufffdb\ufffd"),  # invalid and truncated UTF-8
+        ("\u00fc\r\n".encode("utf-16"), "\u00fc\n"),  # UTF-16 with its mark, either order
+        (b"\xfe\xff" + "\u00fc".encode("utf-16-be"), "\u00fc"),
+        (b"\xff\xfe\x00", "\ufffd"),  # odd UTF-16
+        (b"", ""),
+    ],
+)
+def test_decode_trace_bytes(data: bytes, text: str) -> None:
+    assert decode_trace_bytes(data) == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_decode_trace_bytes_never_raises_and_keeps_no_mark_or_crlf(data: bytes) -> None:
+    text = decode_trace_bytes(data)
+    if not data.startswith((b"\xef\xbb\xbf\xef\xbb\xbf", b"\xff\xfe\xff\xfe", b"\xfe\xff\xfe\xff")):
+        assert not text.startswith("\ufeff")  # (a second mark is text, not a mark)
+    assert "\r\n" not in text.replace("\r\r\n", "")  # CR CR LF keeps its stray CR
+
+
+def test_parse_bytes_refuses_what_parse_file_refuses() -> None:
+    assert parse_bytes(b"\xef\xbb\xbf[ 1.0] Killed process 5 (x) total-vm:1kB, anon-rss:1kB, "
+                       b"file-rss:0kB\r\n", source="<stdin>").summary()["kills"] == [
+        {"pid": 5, "comm": "x"}]
+    for data, message in ((b"\x1f\x8b\x08junk", "<stdin>: compressed data"),
+                          (b"\x7fELF\x00\x00", "<stdin>: binary data")):
+        with pytest.raises(TraceFileError, match=message):
+            parse_bytes(data, source="<stdin>")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files regardless of their mode")
