@@ -59,12 +59,14 @@ def farm() -> None:
 @click.option("--retries", type=click.IntRange(min=0, max=10), default=2, show_default=True,
               help="times a shard whose attempt failed (an error, a time limit) is queued again")
 @click.option("--no-minimise", is_flag=True, help="do not queue triage.minimise for the findings")
+@click.option("--empty-corpus", is_flag=True,
+              help="shards start from an empty corpus, not the shared one (what they keep is still added)")
 @click.option("--broker", default=None, help=BROKER_HELP)
 @click.option("--db", default=None, help=DB_HELP)
 @click.option("--json", "as_json", is_flag=True)
 def start(variant_name: str, shards: int, hours: float | None, seconds: float | None, shard_seconds: float,
-          engine: str, seed: int, retries: int, no_minimise: bool, broker: str | None, db: str | None,
-          as_json: bool) -> None:
+          engine: str, seed: int, retries: int, no_minimise: bool, empty_corpus: bool, broker: str | None,
+          db: str | None, as_json: bool) -> None:
     """Run a campaign on the farm: keep SHARDS shards queued until the budget is spent."""
     from ..workers.coordinator import Coordinator, FarmPlan
 
@@ -76,7 +78,7 @@ def start(variant_name: str, shards: int, hours: float | None, seconds: float | 
         raise UserError(f"--shard-seconds {shard_seconds:g} must be at most {settings.longest_shard} "
                         f"(visibility timeout {settings.visibility_timeout} s minus margin {settings.shard_margin} s)")
     plan = FarmPlan(_variants(variant_name), variant_name, shards, budget, shard_seconds, engine, seed, not no_minimise,
-                    retries)
+                    retries, pull_corpus=not empty_corpus)
     err = Console(stderr=True)
     next_line = [time.monotonic() + PROGRESS_EVERY]
 

@@ -1,4 +1,5 @@
-"""Failed shard attempts on real workers: re-queued a bounded number of times, then failed in status."""
+"""Failed shard attempts on real workers: re-queued a bounded number of times, then failed in status;
+and a campaign whose shards start from an empty corpus."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import Engine, func, select
 
 from oomfuzz.db.engine import make_engine, session_scope, upgrade
 from oomfuzz.db.models import Campaign, Finding
+from oomfuzz.db.store import add_corpus_entries
 from oomfuzz.db.testing import scratch_postgres  # noqa: F401  (fixture)
 from oomfuzz.workers.app import FarmSettings
 from oomfuzz.workers.coordinator import Coordinator, FarmPlan
@@ -85,6 +87,17 @@ def test_a_shard_over_its_time_limit_is_requeued_then_failed(farm: tuple[LocalFa
     assert all("TimeLimitExceeded" in e for e in record["errors"]), record["errors"]
     assert _ledgers(engine, result["campaign"]) == []  # nothing of a timed-out attempt is committed
     assert local.state.shards(result["campaign"]).keys() == {0}
+
+
+def test_shards_of_an_empty_corpus_campaign_pull_nothing(farm: tuple[LocalFarm, Engine]) -> None:
+    local, engine = farm
+    with session_scope(engine) as session:
+        add_corpus_entries(session, "seed-3of2", [bytes([6, n, 0, 0, 0, 0, 0]) for n in range(20)], "seed")
+    plan = FarmPlan(("seed-3of2",), "seed-3of2", shards=1, seconds=3, shard_seconds=3, minimise=False,
+                    pull_corpus=False)
+    result = Coordinator(local.settings, local.state, engine).run(plan)
+    assert result["status"] == "finished", (result, local.log_tails())
+    assert local.state.shard(result["campaign"], 0)["corpus_pulled"] == 0
 
 
 def test_farm_start_rejects_negative_retries(farm: tuple[LocalFarm, Engine]) -> None:

@@ -76,13 +76,18 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 def farm_rate(workers: int, seconds: float, settings: FarmSettings, db_url: str) -> dict[str, Any]:
-    """Total exec/s of a campaign with ``workers`` workers, one shard each, from an empty worker cache."""
+    """Total exec/s of a campaign with ``workers`` workers, one shard each, from an empty corpus.
+
+    Like the local runs, and unlike a real campaign, shards do not pull the shared corpus: what
+    earlier runs of the benchmark left in it would make later runs fuzz deeper, slower inputs.
+    """
     def run() -> dict[str, Any]:  # workers are reaped inside, so their CPU is the benchmark's own
         with tempfile.TemporaryDirectory(prefix="oomfuzz-benchfarm-") as work:
             procs = _start_workers(workers, settings, db_url, work)
             try:
                 coordinator = Coordinator(settings, FarmState(connect(settings.broker_url)), make_engine(db_url))
-                return coordinator.run(FarmPlan((VARIANT,), VARIANT, workers, seconds, seconds, minimise=False))
+                return coordinator.run(FarmPlan((VARIANT,), VARIANT, workers, seconds, seconds, minimise=False,
+                                                pull_corpus=False))
             finally:
                 _stop(procs)
 

@@ -34,6 +34,7 @@ class FarmPlan:
     minimise: bool = True
     retries: int = 2  # times a shard whose attempt failed is queued again before it counts as failed
     merge_every: float = 3600.0  # seconds between corpus.merge tasks while the campaign runs
+    pull_corpus: bool = True  # False: shards start from an empty corpus (what they keep is still added)
 
 
 def shard_seed(campaign_seed: int, shard_id: int) -> int:
@@ -53,7 +54,8 @@ class Coordinator:
                                          jobs=plan.shards, host=socket.gethostname(), worker="farm")
         self.state.open_campaign(campaign_id, {
             "variants": list(plan.variants), "label": plan.label, "shards": plan.shards, "seconds": plan.seconds,
-            "shard_seconds": plan.shard_seconds, "engine": plan.engine, "started": time.time(), "status": "running",
+            "shard_seconds": plan.shard_seconds, "engine": plan.engine, "pull_corpus": plan.pull_corpus,
+            "started": time.time(), "status": "running",
         })
         return campaign_id
 

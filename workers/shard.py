@@ -64,6 +64,7 @@ class ShardSpec:
     seconds: float
     seed: int
     engine: str = "atheris"
+    pull_corpus: bool = True  # False: start from an empty corpus, as a fresh local job does
 
     @property
     def ledger(self) -> str:
@@ -238,18 +239,18 @@ def run_shard(spec: ShardSpec, state: FarmState, worker: str, cache_root: Path) 
     attempts = (state.shard(*key) or {}).get("attempts", 0) + 1
     state.put_shard(*key, state=RUNNING, worker=worker, attempts=attempts, variant=spec.variant,
                     seed=spec.seed, started=time.time(), executions=0, exec_per_second=0.0, findings=[])
-    corpus = WorkerCorpus(cache_root / _safe(worker), spec.variant)
-    pulled = corpus.pull(db)
-    before = corpus.names()
-    open_corpus_dir(str(corpus.dir))
 
     def on_stats(snapshot: dict[str, Any]) -> bool:
         state.put_shard(*key, **summary(snapshot))
         return not state.stopping(spec.campaign_id)
 
     with tempfile.TemporaryDirectory(prefix=f"oomfuzz-shard{spec.shard_id}-") as tmp:
+        corpus = WorkerCorpus(cache_root / _safe(worker) if spec.pull_corpus else Path(tmp) / "empty", spec.variant)
+        pulled = corpus.pull(db) if spec.pull_corpus else 0
+        before = corpus.names()
+        open_corpus_dir(str(corpus.dir))
         result = run_job_process(spec, corpus.dir, Path(tmp), on_stats)
-    pushed = corpus.push(db, before, spec.campaign_id)
+        pushed = corpus.push(db, before, spec.campaign_id)
     if not commit_shard(db, spec, result, worker):  # another attempt committed first: its totals stand
         return state.put_shard(*key, state=DONE, duplicate_attempt=True)
     return state.put_shard(*key, state=DONE, corpus_pulled=pulled, corpus_pushed=pushed, finished=time.time(),

@@ -58,7 +58,8 @@ def describe(exc: BaseException) -> str:
 def fuzz_run_shard(self: Any, campaign_id: int, shard_id: int, variant: str, seconds: float, seed: int) -> dict:
     state = _state(self)
     plan = state.plan(campaign_id) or {}
-    spec = ShardSpec(campaign_id, shard_id, variant, seconds, seed, plan.get("engine", "atheris"))
+    spec = ShardSpec(campaign_id, shard_id, variant, seconds, seed, plan.get("engine", "atheris"),
+                     plan.get("pull_corpus", True))
     return run_shard(spec, state, self.request.hostname or "worker", _cache_root())
 
 
