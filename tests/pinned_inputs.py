@@ -3,7 +3,7 @@
 Each is an input in the format of engine/runtime/choices.py: scenario choices, then the few
 deviations from the default schedule that make the race happen. They encode decision indices,
 so a change to the model's scheduling points changes them: regenerate with
-`oomfuzz explore --strategy dfs --scenario FILE` (or random search for BZ-04).
+`oomfuzz explore --strategy dfs --scenario FILE` (or `--strategy pct` / `oomfuzz fuzz` for BZ-04).
 """
 
 # shape=exit,mmap: T1 exits while T2 holds mmap_sem for write and allocates (1 preemption).
