@@ -149,7 +149,10 @@ def run_atheris(job: Job) -> None:
         f"-rss_limit_mb={job.config.rss_limit_mb}", f"-max_len={MAX_INPUT_LEN}", "-timeout=60",
         "-print_final_stats=0", f"-artifact_prefix={job.work}{os.sep}", str(job.work),
     ]
-    atheris.Setup(args, test_one_input, custom_mutator=make_custom_mutator(job.variant))
+    # The reference measurement fixes the scenario: PCT-drawn inputs would be re-run on it anyway,
+    # so it measures the harness with the structural and libFuzzer mutations alone.
+    pct_variant = None if job.config.reference_scenario else job.variant
+    atheris.Setup(args, test_one_input, custom_mutator=make_custom_mutator(pct_variant))
     atheris.Fuzz()
 
 
