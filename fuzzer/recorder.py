@@ -4,9 +4,9 @@ The first hit of a signature this process has not written yet is recorded and co
 once (with its rendered trace), so a killed campaign loses no finding. Later hits of the same
 signature are counted in memory and written per signature every ``flush_every`` seconds, one
 transaction per signature (``record_hit`` leaves the finding row locked until commit; holding
-two would invite deadlocks between jobs): one ``record_hit`` for the smallest input of the
-batch, then one atomic ``hits = hits + n`` for the rest, so counts stay exact under any
-number of writers without a ``record_hit`` call (about 10 ms on SQLite) per hit.
+two would invite deadlocks between jobs): one ``record_hit(..., count=n)`` with the smallest
+input of the batch, whose upsert adds ``n`` atomically, so counts stay exact under any number
+of writers without a ``record_hit`` call (about 10 ms on SQLite) per hit.
 """
 
 from __future__ import annotations
@@ -16,10 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
-
 from ..db.engine import session_scope
-from ..db.models import Finding, FindingVariant
 from ..db.store import HitRecord, add_corpus_entry, record_hit
 from ..engine.execute import replay, replay_command
 from ..engine.report import trace_rows
@@ -31,19 +28,6 @@ class _Pending:
     preemptions: int
     steps: int
     count: int = 0
-
-
-def add_hits(session: Any, finding_id: int, variant: str, extra: int) -> None:
-    """Count ``extra`` more hits of a finding already upserted in this transaction (callers that
-    know the batch size up front pass ``count`` to ``record_hit`` instead)."""
-    if extra <= 0:
-        return
-    session.execute(update(Finding).where(Finding.id == finding_id).values(hits=Finding.hits + extra))
-    session.execute(
-        update(FindingVariant)
-        .where(FindingVariant.finding_id == finding_id, FindingVariant.variant == variant)
-        .values(hits=FindingVariant.hits + extra)
-    )
 
 
 def trace_json(variant: Any, raw: bytes) -> str:

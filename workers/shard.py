@@ -42,7 +42,7 @@ from ..engine.execute import replay_command
 from ..engine.variants import load_variant
 from ..fuzzer.config import JobConfig
 from ..fuzzer.corpus import digest, open_corpus_dir, write_input
-from ..fuzzer.recorder import add_hits, trace_json
+from ..fuzzer.recorder import trace_json
 from .app import die_with_parent
 from .state import DONE, RUNNING, FarmState
 
@@ -155,8 +155,7 @@ def commit_shard(db: Engine, spec: ShardSpec, result: dict[str, Any], worker: st
             raw = bytes.fromhex(f["input"])
             hit = HitRecord(f["signature"], f["invariant"], f["title"], f["known_bug"], spec.variant, raw,
                             f["preemptions"], f["steps"], trace_json(variant, raw), replay_command(spec.variant, raw))
-            finding_id, _ = record_hit(session, hit, campaign_id=spec.campaign_id)
-            add_hits(session, finding_id, spec.variant, f["hits"] - 1)
+            record_hit(session, hit, campaign_id=spec.campaign_id, count=max(1, f["hits"]))
         ledger = start_campaign(session, variant=spec.variant, engine=spec.engine, seed=spec.seed, jobs=1,
                                 host=socket.gethostname(), worker=spec.ledger)
         finish_campaign(session, ledger, executions=result.get("executions", 0),
