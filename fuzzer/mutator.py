@@ -150,7 +150,7 @@ def _fit(raw: bytes, max_size: int) -> bytes:
     return join_input(data, pairs)[:max_size]
 
 
-GENERATE_SHARE = 0.4  # fresh PCT inputs (syzkaller's generate-vs-mutate split)
+GENERATE_SHARE = 0.6  # fresh PCT inputs (syzkaller's generate-vs-mutate split)
 RESCHEDULE_SHARE = 0.2  # the parent's scenario under a new PCT schedule
 
 
