@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from .linux.sched import TIF_MEMDIE, PF_EXITING, PF_KTHREAD, TASK_DEAD
-from .runtime.machine import Outcome, Violation
+from .runtime.machine import BLOCKED, DONE, RUNNABLE, SLEEPING, Outcome, Violation
 
 TITLES: dict[str, str] = {
     "oom_victims_underflow": "oom_victims underflow in exit_oom_victim",
@@ -180,7 +180,7 @@ def check_no_spurious_kill(k: Any, victim: Any) -> None:
 
 
 def _waiting_allocators(k: Any) -> list:
-    return [p for p in k.tasks if p.thread is not None and p.thread.state != 3 and k.allocating.get(p.oid)]
+    return [p for p in k.tasks if p.thread is not None and p.thread.state != DONE and k.allocating.get(p.oid)]
 
 
 def _memdie(k: Any) -> list:
@@ -197,7 +197,7 @@ def classify_stall(k: Any, outcome: Outcome) -> Violation | None:
     """
     idle = k.idle_waits()
     needy = bool(_waiting_allocators(k)) or any(
-        t.state in (1, 2)
+        t.state in (BLOCKED, SLEEPING)
         and (t.waiting_on is k.oom_victims_wait
              or (t.daemon and t.waiting_on not in idle and t.waiting_on is not k.memory_wait))
         for t in k.m.threads
@@ -209,7 +209,7 @@ def classify_stall(k: Any, outcome: Outcome) -> Violation | None:
         if violation is not None:
             return violation
     blocked = [
-        t.role for t in k.m.threads if t.state in (1, 2) and not t.daemon and t.waiting_on is not k.scenario_wait
+        t.role for t in k.m.threads if t.state in (BLOCKED, SLEEPING) and not t.daemon and t.waiting_on is not k.scenario_wait
     ]
     if outcome == Outcome.LOCKUP:
         return Violation("oom_lockup", f"no progress; waiting: {', '.join(blocked)}", tuple(blocked))
@@ -261,7 +261,7 @@ def victim_remarked_after_reap(k: Any, outcome: Outcome) -> Violation | None:
         return None
     for p in _waiting_allocators(k):
         mm = _victim_mm(p)
-        if p.ghost_memdie_sets >= 2 and p.thread.state == 0 and mm is not None and mm.ghost_reaped:
+        if p.ghost_memdie_sets >= 2 and p.thread.state == RUNNABLE and mm is not None and mm.ghost_reaped:
             return fail("victim_remarked_after_reap", f"{p.role} was reaped, then marked again ({p.ghost_memdie_sets} times)", p)
     return None
 

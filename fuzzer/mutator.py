@@ -5,17 +5,19 @@ flipped byte in the length prefix reshuffles every scenario choice and every pai
 This mutator edits one structural element at a time, so a mutant stays one small step from
 its parent: insert, drop or move one preemption, change one gap or one target, or set one
 scenario dimension to another of its values. Every output is decodable (decoding is total)
-and at most ``max_size`` bytes. Half the time it defers to ``atheris.Mutate`` so libFuzzer's
-own mutations (and its comparison-guided ones) still run. All randomness comes from the
-``seed`` libFuzzer passes, so a mutation replays.
+and at most ``max_size`` bytes. All randomness comes from the ``seed`` libFuzzer passes, so a
+mutation replays.
 
-One mutation is not local: ``reschedule`` keeps the scenario bytes and replaces the whole
-schedule by one that PCT draws (random thread priorities, the timer ranked among them, 0-2
-priority change points), run once on the variant and re-encoded as preemption pairs. Races
-that need one thread held back for a long stretch (BZ-04: the reaper must not clear its slot
-until a second OOM kill has come and gone) cost dozens of pairs as single deviations, but
-only one low priority; coverage feedback then keeps and refines the schedules that got
-close. It costs one extra execution, so it is drawn for a small share of mutations.
+Two mutations are not local, and with a variant they make most mutants (``GENERATE_SHARE``,
+``RESCHEDULE_SHARE``): ``generate`` draws a fresh input with PCT (scenario and schedule), and
+``reschedule`` keeps the parent's scenario (or changes one dimension) and replaces its whole
+schedule by one PCT draws (random thread priorities, the timer ranked among them, 0-2
+priority change points). Each is run once on the variant and re-encoded as preemption pairs.
+Races that need one thread held back for a long stretch (BZ-04: the reaper must not clear its
+slot until a second OOM kill has come and gone) cost dozens of pairs as single deviations, but
+only one low priority; coverage feedback then keeps and refines the schedules that got close.
+The remaining mutants are half structural edits, half ``atheris.Mutate`` (libFuzzer's own and
+comparison-guided mutations).
 """
 
 from __future__ import annotations
@@ -121,6 +123,21 @@ class _PCTOnScenario(PCT):
         return self._data.choose(n)
 
 
+def _pct_input(variant: type, raw: bytes | None, max_size: int, rng: random.Random) -> bytes:
+    """Run one PCT execution (on ``raw``'s data choices, or drawing its own) and return its
+    canonical input, trailing pairs dropped until it fits ``max_size``."""
+    seed, depth, estimate = rng.randrange(2**31), rng.randint(1, 3), rng.randint(40, 400)
+    strategy = PCT(seed, depth, estimate) if raw is None else _PCTOnScenario(raw, seed, depth, estimate)
+    strategy.begin()
+    out = execute(variant, strategy).input
+    if len(out) <= max_size:
+        return out
+    data, pairs = split_input(out)
+    while pairs and len(join_input(data, pairs)) > max_size:
+        pairs.pop()
+    return join_input(data, pairs)[:max_size]
+
+
 def reschedule(variant: type, raw: bytes, max_size: int, rng: random.Random) -> bytes:
     """A new PCT schedule for the input's scenario (half the time with one scenario dimension
     changed first): run it once and return its canonical input."""
@@ -129,25 +146,12 @@ def reschedule(variant: type, raw: bytes, max_size: int, rng: random.Random) -> 
         data_b = bytearray(data)
         change_scenario(data_b, pairs, rng)
         raw = join_input(bytes(data_b), pairs)
-    strategy = _PCTOnScenario(raw, rng.randrange(2**31), depth=rng.randint(1, 3), steps_estimate=rng.randint(40, 400))
-    strategy.begin()
-    return _fit(execute(variant, strategy).input, max_size)
+    return _pct_input(variant, raw, max_size, rng)
 
 
 def generate(variant: type, max_size: int, rng: random.Random) -> bytes:
     """A fresh input: a scenario and a schedule both drawn by PCT, run once, re-encoded."""
-    strategy = PCT(rng.randrange(2**31), depth=rng.randint(1, 3), steps_estimate=rng.randint(40, 400))
-    strategy.begin()
-    return _fit(execute(variant, strategy).input, max_size)
-
-
-def _fit(raw: bytes, max_size: int) -> bytes:
-    if len(raw) <= max_size:
-        return raw
-    data, pairs = split_input(raw)
-    while pairs and len(join_input(data, pairs)) > max_size:
-        pairs.pop()
-    return join_input(data, pairs)[:max_size]
+    return _pct_input(variant, None, max_size, rng)
 
 
 GENERATE_SHARE = 0.6  # fresh PCT inputs (syzkaller's generate-vs-mutate split)
@@ -176,5 +180,3 @@ def make_custom_mutator(variant: type | None = None) -> Callable[[bytes, int, in
 
     return custom_mutator
 
-
-custom_mutator = make_custom_mutator()

@@ -102,10 +102,12 @@ class PCT:
         self.priority: dict[int, int] = {}
         self.change_points: dict[int, int] = {}
         self._order: list[int] = []
+        self._timer_prio = 0
 
     def begin(self) -> bool:
         self.priority = {}
         self._order = self.rng.sample(range(1000), TIMER_SLOT + 1)  # distinct initial priorities: tids, then the timer
+        self._timer_prio = self.depth + self._order[TIMER_SLOT]
         points = self.rng.sample(range(self.k), min(self.k, self.depth - 1)) if self.depth > 1 else []
         self.change_points = {point: i + 1 for i, point in enumerate(sorted(points))}
         return True
@@ -132,7 +134,7 @@ class PCT:
             prio = self._prio(thread.tid)
             if prio > best_prio:
                 best, best_prio = i, prio
-        if m.sleepers and self.depth + self._order[TIMER_SLOT] > best_prio:
+        if m.sleepers and self._timer_prio > best_prio:
             return n_alt  # the last alternative: fire the earliest timer
         return best
 
