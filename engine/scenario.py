@@ -9,7 +9,11 @@ bounded search can enumerate them all:
 * ``other``: a second process and how it relates to the first (its own mm, CLONE_VM, vfork,
   an OOM_SCORE_ADJ_MIN sharer, global init sharing the mm), or a child of the allocator with
   its own mm (what oom_kill_process sacrifices instead of its parent), or an independent
-  process bigger than the first (so that it is the first victim);
+  process bigger than the first (so that it is the first victim): ``indep_big`` with plain
+  anonymous memory, ``indep_aio`` with mlocked memory and AIO in flight whose completion needs
+  free memory, so that whoever drops its last mm_users reference blocks in ``exit_aio`` before
+  ``exit_mmap`` can free anything (BZ-10's first form: the reaper, when its pin is the last;
+  the first process is then the later victim that needs the reaper);
 * ``drivers``: who allocates and what else runs (a second allocator, the PM freezer, a kernel
   thread that borrows the victim's mm);
 * ``mm``: the victim mm's mappings (plain anon, an mlocked or hugetlb part the reaper must
@@ -35,7 +39,10 @@ SHAPES: dict[str, tuple[str, ...]] = {
     "run,exit": ("run", "exit"),
     "lockwait": ("lockwait",),
 }
-OTHERS = ("none", "indep", "clone_vm", "vfork", "clone_vm_unkillable", "init_shares", "alloc_child", "indep_big")
+# New values go at the end of their tuple: an input's data byte is read as value % len, so an
+# appended value leaves every existing input's scenario what it was.
+OTHERS = ("none", "indep", "clone_vm", "vfork", "clone_vm_unkillable", "init_shares", "alloc_child", "indep_big",
+          "indep_aio")
 DRIVERS = ("alloc", "alloc,alloc", "alloc,freezer", "alloc,kthread")
 MMS = ("anon", "mlocked", "hugetlb", "aio", "aio_slow")
 SYSCTLS = ("default", "kill_allocating_task")

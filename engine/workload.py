@@ -22,6 +22,7 @@ from .scenario import SHAPES, Scenario
 
 ALLOC_PAGES = 2  # what each allocator needs; more than the reserves, less than a victim frees
 STUCK_IO_PAGES = 16  # what a stuck writer's I/O waits for: more than the scenario ever frees
+INDEP_AIO_PAGES = 4  # other=indep_aio: more than any first process starts with (at most 3)
 
 
 def new_mm(k: Any, name: str, layout: tuple[tuple[int, int], ...]) -> mm_struct:
@@ -206,6 +207,16 @@ def _other_process(k: Any, scenario: Scenario, victim: Any, mm_a: mm_struct) -> 
     if other in ("indep", "alloc_child", "indep_big"):
         pages = 3 if other == "indep_big" else 1
         (b,) = new_process(k, ("other",), new_mm(k, "other_mm", ((0, pages),)))
+    elif other == "indep_aio":
+        # The first victim, with AIO in flight whose completion needs memory: whoever drops the
+        # last mm_users reference waits in exit_aio, before exit_mmap frees anything (BZ-10).
+        # MODEL: all of its memory is mlocked, which the reaper skips (VM_LOCKED, 4.6 to 4.9),
+        # so reaping it frees nothing and only exit_mmap gives the pages back. This stands for a
+        # process whose unlocked pages the reaper does free but the looping allocators take
+        # before the I/O completion can: either way exit_aio still waits for memory.
+        aio_mm = new_mm(k, "other_mm", ((VM_LOCKED, INDEP_AIO_PAGES),))
+        aio_mm.aio_pending = "memory"
+        (b,) = new_process(k, ("other",), aio_mm)
     elif other == "init_shares":
         (b,) = new_process(k, ("init",), None, pid=1)
         b.signal.flags |= SIGNAL_UNKILLABLE
