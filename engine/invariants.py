@@ -228,7 +228,8 @@ def reaper_stalled(k: Any, outcome: Outcome) -> Violation | None:
     pending = [p for p in _memdie(k) if not (p.mm is None)]
     if not pending:
         return None
-    return fail("oom_reaper_stalled", f"reaper blocked on {reaper.thread.waiting_on!s}", reaper, *pending)
+    blocker = getattr(reaper.thread.waiting_on, "name", reaper.thread.waiting_on)  # no object address
+    return fail("oom_reaper_stalled", f"reaper blocked on {blocker!s}", reaper, *pending)
 
 
 def _victim_mm(p: Any) -> Any:
