@@ -210,10 +210,11 @@ def _other_process(k: Any, scenario: Scenario, victim: Any, mm_a: mm_struct) -> 
     elif other == "indep_aio":
         # The first victim, with AIO in flight whose completion needs memory: whoever drops the
         # last mm_users reference waits in exit_aio, before exit_mmap frees anything (BZ-10).
-        # MODEL: all of its memory is mlocked, which the reaper skips (VM_LOCKED, 4.6 to 4.9),
-        # so reaping it frees nothing and only exit_mmap gives the pages back. This stands for a
-        # process whose unlocked pages the reaper does free but the looping allocators take
-        # before the I/O completion can: either way exit_aio still waits for memory.
+        # MODEL: all of its memory is mlocked, which every reaper here skips (VM_LOCKED, from the
+        # posted reaper to 4.9), so reaping it frees nothing and only exit_mmap gives the pages
+        # back. This stands for a process whose unlocked pages the reaper does free but the
+        # looping allocators take before the I/O completion can: either way exit_aio still
+        # waits for memory, and the reaper's help goes to the allocators, not to the teardown.
         aio_mm = new_mm(k, "other_mm", ((VM_LOCKED, INDEP_AIO_PAGES),))
         aio_mm.aio_pending = "memory"
         (b,) = new_process(k, ("other",), aio_mm)
