@@ -3,10 +3,13 @@
 import itertools
 import math
 
-from oomfuzz.engine.runtime.choices import ChoiceInput
+from oomfuzz.engine.execute import execute, replay
+from oomfuzz.engine.runtime.choices import ChoiceInput, PriorityInput
 from oomfuzz.engine.runtime.machine import Machine, Outcome
 from oomfuzz.engine.runtime.primitives import preempt_point
-from oomfuzz.engine.runtime.strategies import PCT, BoundedDFS, Replay
+from oomfuzz.engine.runtime.strategies import PCT, TIMER_SLOT, BoundedDFS, Replay
+from oomfuzz.engine.scenario import Scenario
+from oomfuzz.engine.variants import load_variant
 
 
 def tiny(m, log, steps=(2, 2, 1)):
@@ -96,3 +99,41 @@ def test_pct_finds_a_depth_two_bug_at_its_bound():
     rate = found / trials
     assert rate >= bound * 0.8, (rate, bound)
     assert not math.isclose(rate, 0.0)
+
+
+def _as_priority_input(pct: PCT, data: bytes) -> bytes:
+    """The priority-form input that spells out the draws of ``pct`` (after ``begin``)."""
+    slots = list(range(TIMER_SLOT)) + [TIMER_SLOT]
+    ranked = sorted(slots, key=lambda slot: pct._order[slot])  # lowest PCT priority first
+    byte = {slot: rank * 255 // len(slots) for rank, slot in enumerate(ranked)}  # order kept, distinct
+    threads = bytes(byte[tid] for tid in range(12))
+    return PriorityInput(data, sorted(pct.change_points), byte[TIMER_SLOT], threads).to_bytes()
+
+
+def test_a_priority_schedule_runs_exactly_what_pct_drew(seed):
+    """PrioritySchedule is PCT with its draws written down: same draws, same execution."""
+    variant = load_variant("seed-3of2")
+    pct = PCT(seed, depth=3, steps_estimate=200)
+    for _ in range(40):
+        pct.begin()
+        data = bytes(Scenario(shape="fault", other="indep_big", drivers="alloc,alloc", mm="aio").choices())
+        raw = _as_priority_input(pct, data)
+        by_pct = execute(variant, _PCTWithData(pct, data))
+        by_bytes = replay(variant, raw)
+        assert by_bytes.input == by_pct.input  # the same deviations, so the same execution
+        assert replay(variant, by_bytes.input).run.sites == by_bytes.run.sites
+
+
+class _PCTWithData:
+    """A PCT whose data choices come from fixed bytes (the scenario), as the priority form's do."""
+
+    def __init__(self, pct: PCT, data: bytes) -> None:
+        self.pct, self.data, self.pos = pct, data, 0
+
+    def pick(self, m, decision, n_alt):
+        return self.pct.pick(m, decision, n_alt)
+
+    def choose(self, n):
+        value = self.data[self.pos] % n
+        self.pos += 1
+        return value

@@ -30,6 +30,27 @@ removes exactly one preemption: shrinking the input shrinks the schedule.
 choice of a run, and ``Recording.to_bytes()`` produces the canonical input that replays it.
 Replaying an input and re-encoding its recording gives the canonical form (unused bytes
 dropped), which is what findings store.
+
+The priority form
+-----------------
+
+Some races need one thread held back for a long stretch while others run many steps (BZ-04:
+the reaper must not clear its slot until a whole second OOM kill has come and gone). As
+deviations that is dozens of pairs; as PCT's thread priorities it is one low number. So an
+input whose byte 0 has its top bit set is a *priority schedule* instead::
+
+    byte 0           0x80 | L: L (at most 127) data-choice bytes follow, as above
+    bytes 1..L       data choices
+    next byte        c: how many priority change points (c % 4)
+    2c bytes         the change points: decision indices, little-endian 16 bits each
+    next byte        the timer's priority
+    rest             the priority of thread 0, 1, 2, ... (missing bytes read as 0)
+
+and it is run by ``strategies.PrioritySchedule``: PCT with its random draws spelt out. This
+form is the fuzzer's compact way to write long-held schedules; it is total like the other
+(any bytes decode), but never canonical: every execution records its deviations, so findings,
+replay commands and shrinking all use the deviation form. Canonical inputs have fewer than 128
+data choices, so their byte 0 never has the top bit set.
 """
 
 from __future__ import annotations
@@ -37,7 +58,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 FORMAT_VERSION = 1
-MAX_DATA_CHOICES = 255
+MAX_DATA_CHOICES = 127  # byte 0's top bit marks the priority form
+PRIORITY_FORM = 0x80
+MAX_CHANGE_POINTS = 3
 GAP_CONTINUE = 255
 
 
@@ -144,7 +167,7 @@ def split_input(raw: bytes) -> tuple[bytes, list[tuple[int, int]]]:
 
 
 def join_input(data: bytes, pairs: list[tuple[int, int]]) -> bytes:
-    """Inverse of ``split_input``: data bytes (at most 255) and (gap, target) pairs to an input."""
+    """Inverse of ``split_input``: data bytes (at most 127) and (gap, target) pairs to an input."""
     data = bytes(data[:MAX_DATA_CHOICES])
     out = bytearray([len(data)])
     out.extend(data)
@@ -156,6 +179,61 @@ def join_input(data: bytes, pairs: list[tuple[int, int]]) -> bytes:
         out.append(gap)
         out.append(target & 0xFF)
     return bytes(out)
+
+
+def is_priority_form(raw: bytes) -> bool:
+    """Is ``raw`` a priority schedule (byte 0's top bit set) rather than deviations?"""
+    return bool(raw) and raw[0] >= PRIORITY_FORM
+
+
+@dataclass
+class PriorityInput:
+    """A decoded priority schedule: data choices, change points, timer and thread priorities."""
+
+    data: bytes
+    change_points: list[int]
+    timer: int
+    threads: bytes
+
+    @classmethod
+    def decode(cls, raw: bytes) -> "PriorityInput":
+        """Total: any bytes give a schedule (missing fields read as 0, extra bytes are priorities)."""
+        raw = bytes(raw)
+        length = raw[0] & ~PRIORITY_FORM if raw else 0
+        data = raw[1 : 1 + length]
+        rest = raw[1 + length :]
+        count = rest[0] % (MAX_CHANGE_POINTS + 1) if rest else 0
+        points = [
+            int.from_bytes(rest[1 + 2 * i : 3 + 2 * i], "little") for i in range(count) if 3 + 2 * i <= len(rest)
+        ]
+        tail = rest[1 + 2 * count :]
+        return cls(data, points, tail[0] if tail else 0, tail[1:])
+
+    def to_bytes(self) -> bytes:
+        data = bytes(self.data[:MAX_DATA_CHOICES])
+        points = self.change_points[:MAX_CHANGE_POINTS]
+        out = bytearray([PRIORITY_FORM | len(data)])
+        out += data
+        out.append(len(points))
+        for point in points:
+            out += (point & 0xFFFF).to_bytes(2, "little")
+        out.append(self.timer & 0xFF)
+        out += self.threads
+        return bytes(out)
+
+
+def input_data(raw: bytes) -> bytes:
+    """The data-choice bytes of an input in either form."""
+    return PriorityInput.decode(raw).data if is_priority_form(raw) else split_input(raw)[0]
+
+
+def with_data(raw: bytes, data: bytes) -> bytes:
+    """``raw`` with its data-choice bytes replaced, its schedule kept (either form)."""
+    if is_priority_form(raw):
+        schedule = PriorityInput.decode(raw)
+        schedule.data = bytes(data)
+        return schedule.to_bytes()
+    return join_input(data, split_input(raw)[1])
 
 
 def parse_input_text(text: str) -> bytes:

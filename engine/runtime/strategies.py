@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 from typing import Any, Protocol
 
-from .choices import ChoiceInput
+from .choices import ChoiceInput, PriorityInput, is_priority_form
 from .machine import RUNNABLE, Machine
 
 
@@ -40,20 +40,33 @@ class ExplorationStrategy(Protocol):
 
 
 class Replay:
-    """Decode one input; ``begin`` restarts it, so replaying twice is two executions."""
+    """Decode one input; ``begin`` restarts it, so replaying twice is two executions.
+
+    An input in the priority form (``choices.is_priority_form``) is run by a
+    ``PrioritySchedule``; then ``choice_input`` is None and the machine asks at every decision.
+    """
 
     def __init__(self, raw: bytes) -> None:
         self.raw = bytes(raw)
-        self.choice_input = ChoiceInput(self.raw)
+        self.begin()
 
     def begin(self) -> bool:
-        self.choice_input = ChoiceInput(self.raw)
+        if is_priority_form(self.raw):
+            self.choice_input = None
+            self._schedule: PrioritySchedule | None = PrioritySchedule(PriorityInput.decode(self.raw))
+        else:
+            self.choice_input = ChoiceInput(self.raw)
+            self._schedule = None
         return True
 
     def pick(self, m: Machine, decision: int, n_alt: int) -> int:
+        if self._schedule is not None:
+            return self._schedule.pick(m, decision, n_alt)
         return self.choice_input.pick(decision, n_alt)
 
     def choose(self, n: int) -> int:
+        if self._schedule is not None:
+            return self._schedule.choose(n)
         return self.choice_input.choose(n)
 
     def end(self, result: Any) -> None:
@@ -145,6 +158,51 @@ class PCT:
         decisions = getattr(result, "decisions", 0)
         if decisions > self.k:
             self.k = decisions
+
+
+class PrioritySchedule(PCT):
+    """PCT with its random draws read from a priority-form input instead of a generator.
+
+    Thread ``tid`` ranks by its priority byte (ties: the lower tid first), the timer by its own
+    byte, and at the i-th change point (in decision order) the running thread drops to i,
+    below every initial priority. Data choices come from the input's data bytes like
+    ``ChoiceInput`` reads them (0 once they run out). Nothing random is left: the same input
+    gives the same schedule.
+    """
+
+    def __init__(self, schedule: PriorityInput) -> None:
+        points = sorted(set(schedule.change_points))
+        self.depth = len(points) + 1
+        self.k = 1
+        self.change_points = {point: i + 1 for i, point in enumerate(points)}
+        self.priority = {}
+        self._threads = schedule.threads
+        self._timer_prio = self._rank(schedule.timer, TIMER_SLOT)
+        self._data = schedule.data
+        self._dpos = 0
+
+    def _rank(self, byte: int, slot: int) -> int:
+        return self.depth + byte * (TIMER_SLOT + 1) + TIMER_SLOT - slot
+
+    def begin(self) -> bool:
+        return True
+
+    def _prio(self, tid: int) -> int:
+        prio = self.priority.get(tid)
+        if prio is None:
+            byte = self._threads[tid] if tid < len(self._threads) else 0
+            prio = self.priority[tid] = self._rank(byte, min(tid, TIMER_SLOT - 1))
+        return prio
+
+    def choose(self, n: int) -> int:
+        if self._dpos >= len(self._data):
+            return 0
+        value = self._data[self._dpos]
+        self._dpos += 1
+        return value % n if n > 1 else 0
+
+    def end(self, result: Any) -> None:
+        pass
 
 
 class NondeterminismError(RuntimeError):
