@@ -9,7 +9,8 @@ executions they drove themselves. ``observe`` then
 
 * computes the execution's interleaving features (``coverage.py``) and feeds them to the
   reserved libFuzzer counters (a no-op for the baselines), counting distinct features as the
-  campaign's comparable coverage figure;
+  campaign's comparable coverage figure, and credits the new ones to the execution's scenario
+  (``scenarios.py``: where Atheris's fresh inputs go next);
 * routes the outcome: a finding is counted per signature (``Seen``) and handed to the
   recorder, and the campaign goes on (a violation never stops fuzzing); an ``engine_error``
   (an exception in our model or runtime) is kept apart, never a finding, with its replay
@@ -26,8 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine.execute import Execution, replay, replay_command
-from ..engine.runtime.choices import join_input, split_input
+from ..engine.runtime.choices import with_data
 from .coverage import CounterMap, interleaving_features
+from .scenarios import ScenarioScheduler
 
 MAX_ENGINE_ERRORS_KEPT = 5
 
@@ -69,8 +71,9 @@ class Harness:
     """Runs executions of one variant and routes their outcomes."""
 
     def __init__(self, variant: Any, recorder: Any = None, counters: CounterMap | None = None,
-                 fixed_data: bytes | None = None) -> None:
+                 fixed_data: bytes | None = None, scenarios: ScenarioScheduler | None = None) -> None:
         self.variant = variant
+        self.scenarios = scenarios  # credited with each execution's new features (Atheris only)
         self.recorder = recorder
         self.counters = counters or CounterMap.disabled()
         self.fixed_data = fixed_data  # force the scenario bytes (the reference-scenario benchmark)
@@ -82,7 +85,7 @@ class Harness:
     def run_input(self, raw: bytes) -> Execution:
         """Atheris's entry: decode ``raw`` (total), execute, observe."""
         if self.fixed_data is not None:
-            raw = join_input(self.fixed_data, split_input(raw)[1])
+            raw = with_data(raw, self.fixed_data)
         ex = replay(self.variant, raw)
         self.observe(ex)
         return ex
@@ -99,6 +102,8 @@ class Harness:
         new = features - self.features
         if new:
             self.features |= new
+        if self.scenarios is not None:
+            self.scenarios.credit(bytes(ex.scenario.choices()), len(new))
         if status == "finding":
             self._finding(ex)
         elif status == "inconclusive":

@@ -30,6 +30,7 @@ from .corpus import MAX_INPUT_LEN, CorpusError, digest, open_corpus_dir, scan_co
 from .coverage import CounterMap
 from .harness import Harness
 from .recorder import Recorder
+from .scenarios import ScenarioScheduler
 
 SYNC_EVERY = 2.0
 DB_CORPUS_LIMIT = 10_000
@@ -43,7 +44,8 @@ class Job:
         self.variant = variant
         self.recorder = Recorder(db, config.campaign_id, variant)
         fixed = bytes(REFERENCE.choices()) if config.reference_scenario else None
-        self.harness = Harness(variant, self.recorder, counters, fixed_data=fixed)
+        self.scenarios = ScenarioScheduler() if config.engine == "atheris" else None
+        self.harness = Harness(variant, self.recorder, counters, fixed_data=fixed, scenarios=self.scenarios)
         self.out = os.fdopen(config.stats_fd, "w", buffering=1) if config.stats_fd is not None else None
         self.work = Path(config.work_dir)
         self.user_corpus = open_corpus_dir(config.corpus_dir) if config.corpus_dir else None
@@ -149,10 +151,10 @@ def run_atheris(job: Job) -> None:
         f"-rss_limit_mb={job.config.rss_limit_mb}", f"-max_len={MAX_INPUT_LEN}", "-timeout=60",
         "-print_final_stats=0", f"-artifact_prefix={job.work}{os.sep}", str(job.work),
     ]
-    # The reference measurement fixes the scenario: PCT-drawn inputs would be re-run on it anyway,
-    # so it measures the harness with the structural and libFuzzer mutations alone.
-    pct_variant = None if job.config.reference_scenario else job.variant
-    atheris.Setup(args, test_one_input, custom_mutator=make_custom_mutator(pct_variant))
+    # The reference measurement fixes the scenario and measures the harness with the structural
+    # and libFuzzer mutations alone, in the deviation form the engine benchmark uses.
+    mutator = make_custom_mutator(job.scenarios, schedules=not job.config.reference_scenario)
+    atheris.Setup(args, test_one_input, custom_mutator=mutator)
     atheris.Fuzz()
 
 

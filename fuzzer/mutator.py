@@ -25,10 +25,11 @@ from __future__ import annotations
 import random
 from typing import Callable
 
-from ..engine.execute import execute
-from ..engine.runtime.choices import ChoiceInput, join_input, split_input
-from ..engine.runtime.strategies import PCT
+from ..engine.runtime.choices import (
+    MAX_CHANGE_POINTS, PriorityInput, input_data, is_priority_form, join_input, split_input,
+)
 from ..engine.scenario import DIMENSIONS
+from .scenarios import ScenarioScheduler, random_scenario
 
 Pairs = list[tuple[int, int]]
 MAX_PAIRS = 16
@@ -112,71 +113,84 @@ def mutate_structure(raw: bytes, max_size: int, rng: random.Random, rounds: int 
     return out[:max_size]
 
 
-class _PCTOnScenario(PCT):
-    """PCT's schedule over an input's own data bytes (its scenario and run-time data choices)."""
-
-    def __init__(self, raw: bytes, seed: int, depth: int, steps_estimate: int) -> None:
-        super().__init__(seed, depth=depth, steps_estimate=steps_estimate)
-        self._data = ChoiceInput(raw)
-
-    def choose(self, n: int) -> int:
-        return self._data.choose(n)
+THREAD_SLOTS = 12  # priority bytes written: more than any scenario's threads
 
 
-def _pct_input(variant: type, raw: bytes | None, max_size: int, rng: random.Random) -> bytes:
-    """Run one PCT execution (on ``raw``'s data choices, or drawing its own) and return its
-    canonical input, trailing pairs dropped until it fits ``max_size``."""
-    seed, depth, estimate = rng.randrange(2**31), rng.randint(1, 3), rng.randint(40, 400)
-    strategy = PCT(seed, depth, estimate) if raw is None else _PCTOnScenario(raw, seed, depth, estimate)
-    strategy.begin()
-    out = execute(variant, strategy).input
-    if len(out) <= max_size:
-        return out
-    data, pairs = split_input(out)
-    while pairs and len(join_input(data, pairs)) > max_size:
-        pairs.pop()
-    return join_input(data, pairs)[:max_size]
+def random_schedule(data: bytes, rng: random.Random) -> bytes:
+    """A PCT schedule in the priority form over ``data``: random thread and timer priorities
+    and 0-2 change points among the first 40-400 decisions (PCT's depth 1-3)."""
+    horizon = rng.randint(40, 400)
+    points = sorted(rng.randrange(horizon) for _ in range(rng.randint(0, 2)))
+    threads = bytes(rng.randrange(256) for _ in range(THREAD_SLOTS))
+    return PriorityInput(bytes(data), points, rng.randrange(256), threads).to_bytes()
 
 
-def reschedule(variant: type, raw: bytes, max_size: int, rng: random.Random) -> bytes:
-    """A new PCT schedule for the input's scenario (half the time with one scenario dimension
-    changed first): run it once and return its canonical input."""
+def generate(max_size: int, rng: random.Random, scenarios: ScenarioScheduler | None = None) -> bytes:
+    """A fresh input: a scenario (uniform, or drawn by ``scenarios`` by its coverage yield) under
+    a random PCT schedule (priority form)."""
+    data = scenarios.draw(rng) if scenarios is not None else random_scenario(rng)
+    return random_schedule(data, rng)[:max_size]
+
+
+def reschedule(raw: bytes, max_size: int, rng: random.Random) -> bytes:
+    """The input's scenario (half the time with one dimension changed) under a new PCT schedule."""
+    data = bytearray(input_data(raw))
     if rng.random() < 0.5:
-        data, pairs = split_input(raw)
-        data_b = bytearray(data)
-        change_scenario(data_b, pairs, rng)
-        raw = join_input(bytes(data_b), pairs)
-    return _pct_input(variant, raw, max_size, rng)
+        change_scenario(data, [], rng)
+    return random_schedule(bytes(data), rng)[:max_size]
 
 
-def generate(variant: type, max_size: int, rng: random.Random) -> bytes:
-    """A fresh input: a scenario and a schedule both drawn by PCT, run once, re-encoded."""
-    return _pct_input(variant, None, max_size, rng)
+def mutate_priorities(raw: bytes, max_size: int, rng: random.Random) -> bytes:
+    """One local edit of a priority schedule: one thread's or the timer's priority, one change
+    point moved, added or dropped, or one scenario dimension."""
+    schedule = PriorityInput.decode(raw)
+    threads = bytearray(schedule.threads.ljust(THREAD_SLOTS, b"\0"))
+    points = list(schedule.change_points)
+    what = rng.randrange(6)
+    if what == 0:
+        threads[rng.randrange(len(threads))] = rng.randrange(256)
+    elif what == 1:
+        schedule.timer = rng.randrange(256)
+    elif what == 2 and points:
+        i = rng.randrange(len(points))
+        points[i] = max(0, points[i] + rng.choice((-8, -3, -2, -1, 1, 2, 3, 8)))
+    elif what == 3 and len(points) < MAX_CHANGE_POINTS:
+        points.append(rng.randrange(max(points, default=0) + 64))
+    elif what == 4 and points:
+        points.pop(rng.randrange(len(points)))
+    else:
+        data = bytearray(schedule.data)
+        change_scenario(data, [], rng)
+        schedule.data = bytes(data)
+    schedule.threads, schedule.change_points = bytes(threads), sorted(points)
+    return schedule.to_bytes()[:max_size]
 
 
 GENERATE_SHARE = 0.6  # fresh PCT inputs (syzkaller's generate-vs-mutate split)
 RESCHEDULE_SHARE = 0.2  # the parent's scenario under a new PCT schedule
 
 
-def make_custom_mutator(variant: type | None = None) -> Callable[[bytes, int, int], bytes]:
-    """The ``atheris.Setup(custom_mutator=...)`` hook. With a ``variant``: a share of fresh PCT
-    inputs (``generate``) and of whole-schedule redraws (``reschedule``); the rest half
-    libFuzzer's own mutations, half structural ones."""
+def make_custom_mutator(scenarios: ScenarioScheduler | None = None, schedules: bool = True) -> Callable[[bytes, int, int], bytes]:
+    """The ``atheris.Setup(custom_mutator=...)`` hook. With ``schedules``: a share of fresh PCT
+    inputs (``generate``, on scenarios drawn by ``scenarios`` when given) and of whole-schedule
+    redraws (``reschedule``); the rest half libFuzzer's own mutations, half structural ones (of
+    whichever form the parent is in)."""
 
     def custom_mutator(raw: bytes, max_size: int, seed: int) -> bytes:
         rng = random.Random(seed)
         draw = rng.random()
-        if variant is not None:
+        if schedules:
             if draw < GENERATE_SHARE:
-                return generate(variant, max_size, rng)
+                return generate(max_size, rng, scenarios)
             if draw < GENERATE_SHARE + RESCHEDULE_SHARE:
-                return reschedule(variant, raw, max_size, rng)
+                return reschedule(raw, max_size, rng)
             draw = rng.random()
         if draw < 0.5:
             import atheris
 
             return atheris.Mutate(raw, max_size)
+        if is_priority_form(raw):
+            return mutate_priorities(raw, max_size, rng)
         return mutate_structure(raw, max_size, rng, rounds=1 + int(rng.random() < 0.3))
 
     return custom_mutator
-

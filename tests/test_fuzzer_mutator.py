@@ -5,10 +5,13 @@ from __future__ import annotations
 import random
 
 from oomfuzz.engine.execute import replay
-from oomfuzz.engine.runtime.choices import join_input, split_input
+from oomfuzz.engine.runtime.choices import (
+    MAX_CHANGE_POINTS, PriorityInput, input_data, is_priority_form, join_input, split_input,
+)
 from oomfuzz.engine.scenario import DIMENSIONS
 from oomfuzz.engine.variants import load_variant
 from oomfuzz.fuzzer import mutator
+from oomfuzz.fuzzer.scenarios import ScenarioScheduler
 
 BZ03 = bytes.fromhex("0501000000001101")
 
@@ -68,32 +71,70 @@ def test_scenario_changes_stay_inside_each_dimension(seed: int) -> None:
             assert value < len(DIMENSIONS[i][1])
 
 
-# other=indep_big drivers=alloc,alloc: the scenario in which PCT schedules reach BZ-04.
+# shape=fault other=indep_big drivers=alloc,alloc mm=aio: the scenario of BZ-04 on seed-3of2.
 BZ04_SCENARIO = bytes.fromhex("050407010300")
 
 
-def test_reschedule_keeps_the_scenario_and_replays_what_it_ran() -> None:
+def test_reschedule_keeps_the_scenario_or_changes_one_dimension(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(200):
+        out = mutator.reschedule(BZ04_SCENARIO, 512, rng)
+        assert is_priority_form(out) and len(out) <= 512
+        data = input_data(out)
+        assert sum(a != b for a, b in zip(data, BZ04_SCENARIO[1:])) <= 1
+
+
+def test_priority_schedules_reach_bz04_where_single_deviations_need_dozens() -> None:
     variant = load_variant("seed-3of2")
     rng = random.Random(3)
-    bugs = set()
-    for _ in range(200):
-        out = mutator.reschedule(variant, BZ04_SCENARIO, 512, rng)
-        assert len(out) <= 512
-        data, _ = split_input(out)
+    bugs, deviations = set(), []
+    for _ in range(150):
+        out = mutator.random_schedule(BZ04_SCENARIO[1:], rng)
         ex = replay(variant, out)
-        assert ex.input == out  # canonical: what PCT ran is exactly what the bytes replay
         assert ex.status != "engine_error"
-        if data[:5] == BZ04_SCENARIO[1:]:
-            bugs.add(ex.finding.known_bug if ex.finding else None)
-    assert "BZ-04" in bugs  # one low-priority reaper is enough, where single deviations need dozens
+        assert replay(variant, ex.input).run.sites == ex.run.sites  # the canonical form replays it
+        if ex.finding is not None and ex.finding.known_bug == "BZ-04":
+            bugs.add("BZ-04")
+            deviations.append(ex.preemptions)
+    assert "BZ-04" in bugs and min(deviations) > 5
+
+
+def test_priority_mutants_change_one_element(seed: int) -> None:
+    rng = random.Random(seed)
+    raw = mutator.random_schedule(BZ04_SCENARIO[1:], rng)
+    changed = 0
+    for _ in range(300):
+        out = mutator.mutate_priorities(raw, 512, rng)
+        before, after = PriorityInput.decode(raw), PriorityInput.decode(out)
+        diffs = (
+            sum(a != b for a, b in zip(before.data, after.data))
+            + sum(a != b for a, b in zip(before.threads, after.threads))
+            + (before.timer != after.timer)
+            + (before.change_points != after.change_points)
+        )
+        assert diffs <= 1 and len(after.change_points) <= MAX_CHANGE_POINTS
+        changed += diffs
+    assert changed > 200
 
 
 def test_generate_and_reschedule_are_deterministic_per_seed() -> None:
     # (the hook's other branch, atheris.Mutate, only runs inside atheris.Fuzz)
     variant = load_variant("v4.6-rc1")
     for seed in range(20):
-        assert mutator.generate(variant, 128, random.Random(seed)) == mutator.generate(variant, 128, random.Random(seed))
-        a = mutator.reschedule(variant, BZ03, 128, random.Random(seed))
-        assert a == mutator.reschedule(variant, BZ03, 128, random.Random(seed)) and len(a) <= 128
-    fresh = mutator.generate(variant, 64, random.Random(1))
+        assert mutator.generate(128, random.Random(seed)) == mutator.generate(128, random.Random(seed))
+        a = mutator.reschedule(BZ03, 128, random.Random(seed))
+        assert a == mutator.reschedule(BZ03, 128, random.Random(seed)) and len(a) <= 128
+    fresh = mutator.generate(64, random.Random(1))
     assert len(fresh) <= 64 and replay(variant, fresh).status != "engine_error"
+
+
+def test_generate_draws_scenarios_from_the_scheduler(seed: int) -> None:
+    scenarios = ScenarioScheduler()
+    rich, poor = BZ04_SCENARIO[1:], bytes(5)
+    for _ in range(50):
+        scenarios.credit(rich, 20)
+        scenarios.credit(poor, 0)
+    rng = random.Random(seed)
+    drawn = [input_data(mutator.generate(512, rng, scenarios)) for _ in range(400)]
+    assert drawn.count(rich) > 5 * max(1, drawn.count(poor))
+    assert len(set(drawn)) > 50  # the uniform share keeps every scenario in play
