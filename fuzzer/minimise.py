@@ -8,7 +8,13 @@ accepted when its replay keeps the finding's signature and is smaller in that or
 accepted candidate is re-canonicalised through ``replay(...).input``, so unused pairs and data
 bytes disappear and what we store is exactly what replays.
 
-Passes, repeated until none makes progress or the time budget is spent:
+First (and again whenever a pass has moved the input to a simpler scenario) a bounded
+search: every schedule of the finding's scenario with fewer preemptions than
+the input has (at most ``SEARCH_BOUND``), fewest first, with part of the time budget
+(``SEARCH_SHARE``). A fuzzer's hit often carries dozens of incidental deviations (a PCT
+schedule written out as pairs), and greedy removal can stall at a local minimum where every
+single pair matters; the search finds the true minimum when it is small. Then passes,
+repeated until none makes progress or the time budget is spent:
 
 1. drop preemption pairs: halves first, then one at a time, each both plainly and keeping the
    later pairs at their decision points (the dropped gap merged into the next);
@@ -27,7 +33,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from ..engine.execute import replay
+from ..engine.execute import execute, replay
+from ..engine.runtime.strategies import BoundedDFS
 from ..engine.runtime.choices import join_input, split_input
 
 Pairs = list[tuple[int, int]]
@@ -85,6 +92,8 @@ def _scenario_candidates(data: bytes, pairs: Pairs) -> Iterator[bytes]:
 
 
 PASSES = (_drop_candidates, _lower_candidates, _scenario_candidates)
+SEARCH_BOUND = 2
+SEARCH_SHARE = 0.4
 
 
 class _Shrinker:
@@ -93,6 +102,7 @@ class _Shrinker:
     def __init__(self, variant: Any, signature: str, best: Any, deadline: float) -> None:
         self.variant, self.signature, self.best, self.deadline = variant, signature, best, deadline
         self.replays = 0
+        self.searched: set[tuple[Any, int]] = set()  # (scenario, bound) already searched
 
     def consider(self, candidate: bytes) -> bool:
         self.replays += 1
@@ -103,6 +113,26 @@ class _Shrinker:
             self.best = ex
             return True
         return False
+
+    def search(self, seconds: float) -> None:
+        """Bounded DFS over the best input's scenario for a schedule with fewer preemptions.
+
+        Iterative bounding explores every schedule with at most b preemptions before any with
+        b + 1, so the first hit is one with the fewest preemptions: the search stops there."""
+        bound = min(SEARCH_BOUND, self.best.preemptions - 1)
+        key = (self.best.scenario, bound)
+        if bound < 0 or seconds <= 0 or key in self.searched:
+            return
+        self.searched.add(key)
+        deadline = min(self.deadline, time.monotonic() + seconds)
+        dfs = BoundedDFS(bound)
+        while time.monotonic() < deadline and dfs.begin():
+            ex = execute(self.variant, dfs, scenario=self.best.scenario)
+            dfs.end(ex.run)
+            self.replays += 1
+            if ex.finding is not None and ex.finding.signature == self.signature:
+                self.consider(ex.input)
+                return
 
     def run_pass(self, make: Any) -> bool:
         """One pass; restart it after every accepted candidate, since the pairs moved."""
@@ -139,6 +169,7 @@ def minimise(variant: Any, raw: bytes, signature: str, *, seconds: float = 5.0, 
     shrinker = _Shrinker(variant, signature, first, time.monotonic() + seconds)
     progressed = True
     while progressed and time.monotonic() < shrinker.deadline:
+        shrinker.search(seconds * SEARCH_SHARE)  # again whenever a pass moved to a new scenario
         progressed = False
         for make in PASSES:
             progressed |= shrinker.run_pass(make)
