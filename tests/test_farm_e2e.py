@@ -50,16 +50,17 @@ def _exact_counts(farm: LocalFarm, engine, campaign_id: int) -> None:
     assert db_execs == sum(s["executions"] for s in shards.values())
 
 
-def _one_finding_per_bug(engine) -> dict[str, int]:
+def _one_finding_per_bug(engine, required: tuple[str, ...] = ("BZ-03",)) -> dict[str, int]:
     with session_scope(engine) as session:
         rows = session.execute(select(Finding.known_bug, func.count()).group_by(Finding.known_bug)).all()
     per_bug = {bug: n for bug, n in rows if bug}
-    assert per_bug.get("BZ-03") == 1, per_bug
+    for bug in required:
+        assert per_bug.get(bug) == 1, per_bug
     assert all(n == 1 for n in per_bug.values()), per_bug
     return per_bug
 
 
-def test_farm_campaign_finds_bz03_once(farm_setup) -> None:
+def test_farm_campaign_finds_bz03_and_bz04_once_each(farm_setup) -> None:
     farm, engine = farm_setup
     names = ["w1@farmtest", "w2@farmtest"]
     for name in names:
@@ -77,7 +78,7 @@ def test_farm_campaign_finds_bz03_once(farm_setup) -> None:
     assert status["shards"]["running"] + status["shards"]["done"] >= 2, status
     result = farm.finish_coordinator(coordinator, timeout=120)
     assert result["status"] == "finished" and result["executions"] > 0
-    per_bug = _one_finding_per_bug(engine)
+    per_bug = _one_finding_per_bug(engine, ("BZ-03", "BZ-04"))
     print(f"known bugs found: {per_bug}")
     _exact_counts(farm, engine, result["campaign"])
     shards = farm.state.shards(result["campaign"])
