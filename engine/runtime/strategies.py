@@ -184,8 +184,7 @@ class PrioritySchedule(PCT):
         self.priority = {}
         self._threads = schedule.threads
         self._timer_prio = self._rank(schedule.timer, TIMER_SLOT)
-        self._data = schedule.data
-        self._dpos = 0
+        self._data = ChoiceInput(bytes([len(schedule.data)]) + schedule.data)  # its data bytes alone
 
     def _rank(self, byte: int, slot: int) -> int:
         return self.depth + byte * (TIMER_SLOT + 1) + TIMER_SLOT - slot
@@ -201,11 +200,7 @@ class PrioritySchedule(PCT):
         return prio
 
     def choose(self, n: int) -> int:
-        if self._dpos >= len(self._data):
-            return 0
-        value = self._data[self._dpos]
-        self._dpos += 1
-        return value % n if n > 1 else 0
+        return self._data.choose(n)
 
     def end(self, result: Any) -> None:
         pass
