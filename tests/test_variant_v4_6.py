@@ -1,15 +1,17 @@
 """Hand-written schedules for v4.6-rc1 and v4.6: BZ-07 (queue self-loop) and its fix
-af8e15cc85a2, BZ-05 (oom_killer_disable returns early) on both, and the reaper's retry loop.
+af8e15cc85a2, BZ-05 (oom_killer_disable returns early) on both, BZ-10's first form (the reaper
+blocked in a synchronous __mmput) on both and its fix in v4.7, and the reaper's retry loop.
 
 Each input below was found by a guided schedule (a priority order of roles per phase of the
-race) and is pinned here as bytes: the data choices of the scenario, then the preemptions.
+race) or by BoundedDFS on the named scenario, and is pinned here as bytes: the data choices of
+the scenario, then the preemptions.
 """
 
 from __future__ import annotations
 
-from oomfuzz.engine.execute import MAX_STEPS, classify, known_bug_of, replay
+from oomfuzz.engine.execute import MAX_STEPS, classify, execute, known_bug_of, replay
 from oomfuzz.engine.runtime.machine import Machine, Outcome
-from oomfuzz.engine.runtime.strategies import Replay
+from oomfuzz.engine.runtime.strategies import BoundedDFS, Replay
 from oomfuzz.engine.scenario import Scenario, draw_scenario
 from oomfuzz.engine.variants import load_variant
 from oomfuzz.engine.workload import boot
@@ -42,6 +44,26 @@ BZ12_INPUT = bytes.fromhex(
     "01000100000000000400000003000200010000000200020000000100020002000100040002000000040001000100"
     "000003000000040001000200"
 )
+
+
+# BZ-10, first form (sync mmput in the reaper): other=indep_aio is bigger than the lockwait
+# victim, so the allocator (holding i_mutex, which the victim waits for) kills it first. The
+# reaper pins other_mm's mm_users and reaps nothing (all mlocked); other's own mmput is then not
+# the last; the reaper's is, and its __mmput waits in exit_aio for memory. The allocator's next
+# OOM kills the victim, queued behind the blocked reaper and stuck on i_mutex: nobody frees
+# memory again. Three preemptions (BoundedDFS(3) on BZ10_SCENARIO; none with two): the victim
+# loses i_mutex to the allocator, the reaper pins before other's exit_mm drops its reference,
+# other's mmput comes before the reaper's.
+BZ10_SCENARIO = Scenario(shape="lockwait", other="indep_aio")
+BZ10_INPUT = {
+    "v4.6-rc1": bytes.fromhex("05060800000003000d000800"),
+    "v4.6": bytes.fromhex("05060800000003000e000800"),  # one more scheduling point: the head read
+}
+# The same plan on v4.7 (decision indices differ, so it is its own input: BoundedDFS(3) on
+# BZ10_SCENARIO, first run where the allocator holds i_mutex when the victim is killed and a
+# kworker runs other_mm's __mmput): mmput_async hands the teardown to the kworker, which waits
+# in exit_aio instead of the reaper; the reaper reaps the victim and the allocator gets memory.
+BZ10_PLAN_V47 = bytes.fromhex("05060800000004010f010b00")
 
 
 def run_with_child(variant_name: str, raw: bytes) -> tuple:
@@ -140,3 +162,93 @@ def test_exit_oom_victim_is_test_and_clear():
     gen = k.exit_oom_victim(victim)
     assert list(gen) == []  # returned at once: TIF_MEMDIE already clear
     assert k.oom_victims.counter == 0
+
+
+def task(ex, role):
+    return next(t for t in ex.kernel.all_tasks if t.role == role)
+
+
+def mm(ex, name):
+    return next(m for m in ex.kernel.mms if m.name == name)
+
+
+def test_bz10_sync_mmput_stalls_the_reaper_on_v4_6_rc1_and_v4_6():
+    for name, raw in BZ10_INPUT.items():
+        assert list(raw[1:6]) == BZ10_SCENARIO.choices()
+        ex = replay(load_variant(name), raw)
+        k = ex.kernel
+        assert ex.scenario == BZ10_SCENARIO and ex.input == raw and ex.preemptions == 3
+        assert ex.finding is not None, name
+        assert (ex.finding.invariant, ex.finding.known_bug) == ("oom_reaper_stalled", "BZ-10")
+        assert ex.finding.roles == ("reaper", "victim")
+        # The reaper itself is in other_mm's teardown: its pin was the last mm_users reference.
+        assert k.oom_reaper_th.thread.waiting_on is k.memory_wait
+        other_mm = mm(ex, "other_mm")
+        assert other_mm.mm_users.counter == 0 and other_mm.ghost_teardown_waits_memory
+        assert other_mm.ghost_reaped and not other_mm.ghost_exit_mmap_done  # nothing freed yet
+        assert task(ex, "other").ghost_exit_mm_done  # other's own mmput was not the last
+        # The later victim: queued, never popped, stuck behind the allocator's i_mutex.
+        victim = task(ex, "victim")
+        assert victim.tif & 0x1 and victim.mm is not None and not victim.mm.ghost_reaped
+        assert k.oom_reaper_list is victim and victim.thread.waiting_on is k.fs_lock
+
+
+def test_bz10_same_plan_on_v4_7_reaps_the_later_victim():
+    """ec8d7c14ea14: the reaper's last reference goes to a kworker (mmput_async), which waits in
+    exit_aio instead; the reaper goes on to reap the victim stuck on i_mutex."""
+    ex = replay(load_variant("v4.7"), BZ10_PLAN_V47)
+    k = ex.kernel
+    assert ex.scenario == BZ10_SCENARIO and ex.input == BZ10_PLAN_V47
+    assert ex.status == "ok" and ex.finding is None
+    roles = {t.tid: t.role for t in k.m.threads}
+    waits = [roles[tid] for tid, site in ex.run.sites if site == "wait(free_memory)"]
+    assert waits and set(waits) == {"kworker"}  # the teardown waited, the reaper never did
+    events = [(kind, role) for kind, role, _ in k.events]
+    # The victim was killed while the allocator still held i_mutex (released after alloc_ok),
+    # and reaped: both mms went through the reaper, and the allocation then succeeded.
+    assert events.index(("killed", "victim")) < events.index(("alloc_ok", "allocator"))
+    assert events.count(("reaped", None)) == 2
+    assert mm(ex, "victim_mm").ghost_reaped and mm(ex, "other_mm").ghost_freed
+
+
+def test_bz10_sync_form_clean_on_v4_7():
+    """Bounded DFS (two preemptions) over BZ-10's scenario never leaves v4.7's reaper stalled.
+
+    The v4.6 schedule needs three preemptions, so this alone could not tell the fix apart; the
+    replay above pins the same plan on v4.7. This sweeps the neighbourhood of the default
+    schedule for any other way into a reaper-side teardown."""
+    strategy = ScenarioDFS(2)
+    signatures = set()
+    while strategy.begin():
+        ex = execute(load_variant("v4.7"), strategy, scenario=BZ10_SCENARIO)
+        strategy.end(ex.run)
+        signatures.add(ex.finding.signature if ex.finding else ex.status)
+    assert strategy.executions > 1000  # the search really branched
+    assert not any(sig.startswith("oom_reaper_stalled") for sig in signatures), signatures
+
+
+class ScenarioDFS:
+    """BoundedDFS over one scenario's schedules: its own draws (which execute() replaces) are
+    answered with 0 instead of being branched on."""
+
+    def __init__(self, bound: int) -> None:
+        self.dfs = BoundedDFS(bound)
+        self.draws = 0
+        self.executions = 0
+
+    def begin(self) -> bool:
+        self.draws = 0
+        return self.dfs.begin()
+
+    def pick(self, m, decision, n_alt):
+        return self.dfs.pick(m, decision, n_alt)
+
+    def choose(self, n):
+        if self.draws < len(Scenario().choices()):
+            self.draws += 1
+            return 0
+        return self.dfs.choose(n)
+
+    def end(self, result):
+        self.executions += 1
+        self.dfs.end(result)
