@@ -138,10 +138,11 @@ def execute(variant: type[Kernel], strategy: Any, *, tracing: bool = False, scen
     """Run one execution of ``variant`` under ``strategy``."""
     m = Machine(strategy, max_steps=MAX_STEPS, tracing=tracing)
     k = variant(m)
-    drawn = draw_scenario(m.choose)
-    if scenario is not None:
+    if scenario is not None:  # fixed: nothing drawn, so a search does not branch on it
         m.data[:] = scenario.choices()
         drawn = scenario
+    else:
+        drawn = draw_scenario(m.choose)
     boot(k, drawn)
     run = m.run()
     violation, where = classify(k, run)
