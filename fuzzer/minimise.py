@@ -9,9 +9,9 @@ accepted candidate is re-canonicalised through ``replay(...).input``, so unused 
 bytes disappear and what we store is exactly what replays.
 
 First (and again whenever a pass has moved the input to a simpler scenario) a bounded
-search: every schedule of the finding's scenario with fewer preemptions than
-the input has (at most ``SEARCH_BOUND``), fewest first, with part of the time budget
-(``SEARCH_SHARE``). A fuzzer's hit often carries dozens of incidental deviations (a PCT
+search: every schedule of the finding's scenario with fewer preemptions than the input has
+(at most ``SEARCH_BOUND``), fewest first, then the same on each scenario that differs in one
+dimension (at most ``NEIGHBOUR_BOUND``), with part of the time budget (``SEARCH_SHARE``). A fuzzer's hit often carries dozens of incidental deviations (a PCT
 schedule written out as pairs), and greedy removal can stall at a local minimum where every
 single pair matters; the search finds the true minimum when it is small. Then passes,
 repeated until none makes progress or the time budget is spent:
@@ -30,11 +30,12 @@ bug in oomfuzz, reported as ``flaky`` and never silently stored as confirmed.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterator
 
 from ..engine.execute import execute, replay
 from ..engine.runtime.strategies import BoundedDFS
+from ..engine.scenario import DIMENSIONS, Scenario
 from ..engine.runtime.choices import join_input, split_input
 
 Pairs = list[tuple[int, int]]
@@ -93,6 +94,7 @@ def _scenario_candidates(data: bytes, pairs: Pairs) -> Iterator[bytes]:
 
 PASSES = (_drop_candidates, _lower_candidates, _scenario_candidates)
 SEARCH_BOUND = 2
+NEIGHBOUR_BOUND = 1
 SEARCH_SHARE = 0.4
 
 
@@ -115,24 +117,36 @@ class _Shrinker:
         return False
 
     def search(self, seconds: float) -> None:
-        """Bounded DFS over the best input's scenario for a schedule with fewer preemptions.
+        """Bounded DFS for a schedule with fewer preemptions: on the best input's scenario (at
+        most ``SEARCH_BOUND``), then on each scenario that differs in one dimension (at most
+        ``NEIGHBOUR_BOUND``, which keeps that part cheap; simpler values first).
 
         Iterative bounding explores every schedule with at most b preemptions before any with
-        b + 1, so the first hit is one with the fewest preemptions: the search stops there."""
-        bound = min(SEARCH_BOUND, self.best.preemptions - 1)
-        key = (self.best.scenario, bound)
-        if bound < 0 or seconds <= 0 or key in self.searched:
-            return
-        self.searched.add(key)
+        b + 1, so the first hit on a scenario is one with the fewest preemptions there."""
         deadline = min(self.deadline, time.monotonic() + seconds)
+        scenario = self.best.scenario
+        if self._search_one(scenario, SEARCH_BOUND, deadline):
+            return
+        for name, values in DIMENSIONS:
+            for value in values:  # simplest first
+                if value != getattr(scenario, name):
+                    if self._search_one(replace(scenario, **{name: value}), NEIGHBOUR_BOUND, deadline):
+                        return
+
+    def _search_one(self, scenario: Scenario, max_bound: int, deadline: float) -> bool:
+        bound = min(max_bound, self.best.preemptions - 1)
+        key = (scenario, bound)
+        if bound < 0 or key in self.searched or time.monotonic() >= deadline:
+            return False
+        self.searched.add(key)
         dfs = BoundedDFS(bound)
         while time.monotonic() < deadline and dfs.begin():
-            ex = execute(self.variant, dfs, scenario=self.best.scenario)
+            ex = execute(self.variant, dfs, scenario=scenario)
             dfs.end(ex.run)
             self.replays += 1
             if ex.finding is not None and ex.finding.signature == self.signature:
-                self.consider(ex.input)
-                return
+                return self.consider(ex.input)
+        return False
 
     def run_pass(self, make: Any) -> bool:
         """One pass; restart it after every accepted candidate, since the pairs moved."""
