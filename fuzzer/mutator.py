@@ -1,23 +1,28 @@
-"""The structure-aware mutator: edits an input's scenario bytes and preemption pairs.
+"""The structure-aware mutator: fresh schedules, and local edits of an input's structure.
 
 libFuzzer's byte mutations know nothing of the input format (``engine.runtime.choices``): a
 flipped byte in the length prefix reshuffles every scenario choice and every pair at once.
-This mutator edits one structural element at a time, so a mutant stays one small step from
-its parent: insert, drop or move one preemption, change one gap or one target, or set one
-scenario dimension to another of its values. Every output is decodable (decoding is total)
-and at most ``max_size`` bytes. All randomness comes from the ``seed`` libFuzzer passes, so a
-mutation replays.
+This mutator makes most mutants itself (shares below), all of them decodable (decoding is
+total), at most ``max_size`` bytes, and with all randomness from the ``seed`` libFuzzer
+passes, so a mutation replays:
 
-Two mutations are not local, and with a variant they make most mutants (``GENERATE_SHARE``,
-``RESCHEDULE_SHARE``): ``generate`` draws a fresh input with PCT (scenario and schedule), and
-``reschedule`` keeps the parent's scenario (or changes one dimension) and replaces its whole
-schedule by one PCT draws (random thread priorities, the timer ranked among them, 0-2
-priority change points). Each is run once on the variant and re-encoded as preemption pairs.
-Races that need one thread held back for a long stretch (BZ-04: the reaper must not clear its
-slot until a second OOM kill has come and gone) cost dozens of pairs as single deviations, but
-only one low priority; coverage feedback then keeps and refines the schedules that got close.
-The remaining mutants are half structural edits, half ``atheris.Mutate`` (libFuzzer's own and
-comparison-guided mutations).
+* ``generate`` (``GENERATE_SHARE``): a fresh input. Most are PCT schedules in the priority
+  form (random thread and timer priorities, 0-2 change points): races that need one thread
+  held back for a long stretch (BZ-04: the reaper must not clear its slot until a second OOM
+  kill has come and gone) cost dozens of pairs as single deviations, but only one low
+  priority. The rest (``WALK_SHARE``) are random walks in the deviation form (a random choice
+  at nearly every decision, as the random baseline makes), which reach races made of several
+  short, independent preemptions sooner. The scenario comes from the campaign's scenario
+  scheduler (``fuzzer/scenarios.py``) when there is one.
+* ``reschedule`` (``RESCHEDULE_SHARE``): the parent's scenario (half the time with one
+  dimension changed) under a fresh priority schedule.
+* the rest, half and half: ``atheris.Mutate`` (libFuzzer's own mutations), or one local edit
+  of whichever form the parent is in: insert, drop or move one preemption, change one gap or
+  one target, set one scenario dimension; or, in the priority form, one thread's or the
+  timer's priority, one change point.
+
+Coverage feedback keeps the schedules that reached new interleavings, and the local edits
+refine them. No mutant is executed here: libFuzzer's run is the only one.
 """
 
 from __future__ import annotations
@@ -125,10 +130,29 @@ def random_schedule(data: bytes, rng: random.Random) -> bytes:
     return PriorityInput(bytes(data), points, rng.randrange(256), threads).to_bytes()
 
 
+WALK_PAIRS = 200  # covers about 300 decisions, longer than all but the longest executions
+WALK_DEFAULT = 1 / 3  # the chance a walk keeps the default at a decision (as random does with 2 alternatives)
+
+
+def random_walk(data: bytes, max_size: int, rng: random.Random) -> bytes:
+    """A random walk in the deviation form: at nearly every decision a random alternative."""
+    pairs = []
+    for _ in range(WALK_PAIRS):
+        gap = 0
+        while rng.random() < WALK_DEFAULT and gap < 254:
+            gap += 1
+        pairs.append((gap, rng.randrange(256)))
+    while pairs and len(join_input(data, pairs)) > max_size:
+        pairs.pop()
+    return join_input(data, pairs)[:max_size]
+
+
 def generate(max_size: int, rng: random.Random, scenarios: ScenarioScheduler | None = None) -> bytes:
     """A fresh input: a scenario (uniform, or drawn by ``scenarios`` by its coverage yield) under
-    a random PCT schedule (priority form)."""
+    a random PCT schedule (priority form), or a random walk (``WALK_SHARE`` of the time)."""
     data = scenarios.draw(rng) if scenarios is not None else random_scenario(rng)
+    if rng.random() < WALK_SHARE:
+        return random_walk(data, max_size, rng)
     return random_schedule(data, rng)[:max_size]
 
 
@@ -166,7 +190,8 @@ def mutate_priorities(raw: bytes, max_size: int, rng: random.Random) -> bytes:
     return schedule.to_bytes()[:max_size]
 
 
-GENERATE_SHARE = 0.6  # fresh PCT inputs (syzkaller's generate-vs-mutate split)
+GENERATE_SHARE = 0.6  # fresh inputs (syzkaller's generate-vs-mutate split)
+WALK_SHARE = 0.25  # of the fresh inputs: random walks rather than priority schedules
 RESCHEDULE_SHARE = 0.2  # the parent's scenario under a new PCT schedule
 
 

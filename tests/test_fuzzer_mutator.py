@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import random
 
-from oomfuzz.engine.execute import replay
+from oomfuzz.engine.execute import execute, replay
 from oomfuzz.engine.runtime.choices import (
     MAX_CHANGE_POINTS, PriorityInput, input_data, is_priority_form, join_input, split_input,
 )
-from oomfuzz.engine.scenario import DIMENSIONS
+from oomfuzz.engine.runtime.strategies import RandomWalk
+from oomfuzz.engine.scenario import DIMENSIONS, Scenario
 from oomfuzz.engine.variants import load_variant
 from oomfuzz.fuzzer import mutator
 from oomfuzz.fuzzer.scenarios import ScenarioScheduler
@@ -138,3 +139,22 @@ def test_generate_draws_scenarios_from_the_scheduler(seed: int) -> None:
     drawn = [input_data(mutator.generate(512, rng, scenarios)) for _ in range(400)]
     assert drawn.count(rich) > 5 * max(1, drawn.count(poor))
     assert len(set(drawn)) > 50  # the uniform share keeps every scenario in play
+
+
+def test_random_walks_fit_and_reach_races_as_often_as_the_random_baseline() -> None:
+    """A walk input is the random scheduler written down: on one scenario it hits BZ-04 (on
+    mmotm-2016-01, with other=indep_aio: a few short preemptions) about as often."""
+    variant = load_variant("mmotm-2016-01")
+    scenario = Scenario(shape="run", other="indep_aio", drivers="alloc,alloc", mm="aio")
+    data = bytes(scenario.choices())
+    rng = random.Random(2)
+    walks = [mutator.random_walk(data, 512, rng) for _ in range(300)]
+    assert all(len(w) <= 512 and not is_priority_form(w) and input_data(w) == data for w in walks)
+    assert len(mutator.random_walk(data, 40, rng)) <= 40
+    by_walk = sum(1 for w in walks if (ex := replay(variant, w)).finding and ex.finding.known_bug == "BZ-04")
+    baseline = RandomWalk(2)
+    by_random = 0
+    for _ in range(300):
+        ex = execute(variant, baseline, scenario=scenario)
+        by_random += bool(ex.finding and ex.finding.known_bug == "BZ-04")
+    assert by_random > 0 and by_walk >= by_random // 2, (by_walk, by_random)
