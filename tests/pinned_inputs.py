@@ -34,5 +34,12 @@ BZ04_SEED = bytes.fromhex(
 # (found by `oomfuzz fuzz` through a PCT-drawn schedule, then minimised): the second victim
 # blocks in exit_aio, its reaper request is dropped by the slot still holding the first.
 BZ04_SEED_SHORT = bytes.fromhex("05040701030000010500130000000b0201020800")
+# shape=run other=indep_aio drivers=alloc,freezer mm=aio: BZ-04 in 2 preemptions (found by
+# `oomfuzz fuzz`, then by bounded DFS on the scenario): the reaper's last mmput of the first
+# victim's mm waits in exit_aio while the slot still holds that victim, so the second victim's
+# request is dropped; the second victim then waits in its own exit_aio, never reaped.
+BZ04_SEED_TWO = bytes.fromhex("05000802030025010802")
+BZ04_MMOTM_TWO = bytes.fromhex("05000802030028010402")
+BZ04_TWO_SCENARIO = ("run", "indep_aio", "alloc,freezer", "aio")
 # other=alloc_child sysctl=kill_allocating_task: BZ-07 on v4.6-rc1 (3 preemptions).
 BZ07_RC1 = bytes.fromhex("050006000001000201020f02")

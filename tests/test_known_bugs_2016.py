@@ -13,12 +13,16 @@ from pathlib import Path
 import pytest
 
 from oomfuzz.engine.execute import execute, replay
+from oomfuzz.engine.explore import explore
 from oomfuzz.engine.runtime.strategies import RandomWalk
 from oomfuzz.engine.scenario import Scenario
 from oomfuzz.engine.variants import load_variant
 
 sys.path.insert(0, str(Path(__file__).parent))
-from pinned_inputs import BZ01, BZ02, BZ03_A, BZ03_B, BZ04_MMOTM, BZ04_SEED, BZ04_SEED_SHORT  # noqa: E402
+from pinned_inputs import (  # noqa: E402
+    BZ01, BZ02, BZ03_A, BZ03_B, BZ04_MMOTM, BZ04_MMOTM_TWO, BZ04_SEED, BZ04_SEED_SHORT, BZ04_SEED_TWO,
+    BZ04_TWO_SCENARIO,
+)
 
 
 def finding(variant, raw):
@@ -69,9 +73,14 @@ def test_bz03_schedule_is_minimal():
     assert ex.preemptions == 1 and ex.input == BZ03_A
 
 
-@pytest.mark.parametrize(
-    "variant, raw", [("mmotm-2016-01", BZ04_MMOTM), ("seed-3of2", BZ04_SEED), ("seed-3of2", BZ04_SEED_SHORT)]
-)
+BZ04_INPUTS = [
+    ("mmotm-2016-01", BZ04_MMOTM), ("seed-3of2", BZ04_SEED), ("seed-3of2", BZ04_SEED_SHORT),
+    ("seed-3of2", BZ04_SEED_TWO), ("mmotm-2016-01", BZ04_MMOTM_TWO),
+]
+BZ04_TWO = Scenario(**dict(zip(("shape", "other", "drivers", "mm"), BZ04_TWO_SCENARIO)))
+
+
+@pytest.mark.parametrize("variant, raw", BZ04_INPUTS)
 def test_bz04_second_victim_dropped_by_the_busy_slot(variant, raw):
     f = finding(variant, raw)
     assert (f.invariant, f.known_bug) == ("victim_never_reaped", "BZ-04")
@@ -79,7 +88,18 @@ def test_bz04_second_victim_dropped_by_the_busy_slot(variant, raw):
 
 def test_bz04_fixed_by_the_reaper_queue():
     scenario = Scenario(shape="lockwait", other="indep_big", drivers="alloc,alloc")
-    for raw in (BZ04_MMOTM, BZ04_SEED, BZ04_SEED_SHORT):
+    for _, raw in BZ04_INPUTS:
         f = finding("v4.6-rc1", raw)
         assert f is None or f.invariant != "victim_never_reaped"
     never_seen("v4.6-rc1", scenario, "victim_never_reaped", runs=400)
+
+
+def test_bz04_two_preemption_form_by_bounded_dfs_and_none_on_v4_6_rc1():
+    """Every schedule of the scenario with at most 2 preemptions: BZ-04 on seed-3of2 in exactly
+    2 (none with fewer), and no victim_never_reaped at all once the queue replaced the slot."""
+    found = explore(load_variant("seed-3of2"), "dfs", preemptions=2, scenario=BZ04_TWO)
+    assert found.exhausted
+    assert [f.preemptions for f in found.findings.values() if f.known_bug == "BZ-04"] == [2]
+    fixed = explore(load_variant("v4.6-rc1"), "dfs", preemptions=2, scenario=BZ04_TWO)
+    assert fixed.exhausted and fixed.executions > 10_000
+    assert not any(f.invariant == "victim_never_reaped" for f in fixed.findings.values())
