@@ -9,9 +9,10 @@ the scenario, then the preemptions.
 
 from __future__ import annotations
 
-from oomfuzz.engine.execute import MAX_STEPS, classify, execute, known_bug_of, replay
+from oomfuzz.engine.execute import MAX_STEPS, classify, known_bug_of, replay
+from oomfuzz.engine.explore import explore
 from oomfuzz.engine.runtime.machine import Machine, Outcome
-from oomfuzz.engine.runtime.strategies import BoundedDFS, Replay
+from oomfuzz.engine.runtime.strategies import Replay
 from oomfuzz.engine.scenario import Scenario, draw_scenario
 from oomfuzz.engine.variants import load_variant
 from oomfuzz.engine.workload import boot
@@ -217,38 +218,6 @@ def test_bz10_sync_form_clean_on_v4_7():
     The v4.6 schedule needs three preemptions, so this alone could not tell the fix apart; the
     replay above pins the same plan on v4.7. This sweeps the neighbourhood of the default
     schedule for any other way into a reaper-side teardown."""
-    strategy = ScenarioDFS(2)
-    signatures = set()
-    while strategy.begin():
-        ex = execute(load_variant("v4.7"), strategy, scenario=BZ10_SCENARIO)
-        strategy.end(ex.run)
-        signatures.add(ex.finding.signature if ex.finding else ex.status)
-    assert strategy.executions > 1000  # the search really branched
-    assert not any(sig.startswith("oom_reaper_stalled") for sig in signatures), signatures
-
-
-class ScenarioDFS:
-    """BoundedDFS over one scenario's schedules: its own draws (which execute() replaces) are
-    answered with 0 instead of being branched on."""
-
-    def __init__(self, bound: int) -> None:
-        self.dfs = BoundedDFS(bound)
-        self.draws = 0
-        self.executions = 0
-
-    def begin(self) -> bool:
-        self.draws = 0
-        return self.dfs.begin()
-
-    def pick(self, m, decision, n_alt):
-        return self.dfs.pick(m, decision, n_alt)
-
-    def choose(self, n):
-        if self.draws < len(Scenario().choices()):
-            self.draws += 1
-            return 0
-        return self.dfs.choose(n)
-
-    def end(self, result):
-        self.executions += 1
-        self.dfs.end(result)
+    result = explore(load_variant("v4.7"), "dfs", preemptions=2, scenario=BZ10_SCENARIO)
+    assert result.exhausted and result.executions > 1000  # the search really branched
+    assert not any(sig.startswith("oom_reaper_stalled") for sig in result.findings), sorted(result.findings)

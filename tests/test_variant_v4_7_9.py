@@ -64,34 +64,9 @@ def reaper_sites(ex, site):
     return sum(1 for t, s in ex.run.sites if t == tid and s == site)
 
 
-class ScenarioDFS:
-    """BoundedDFS over the schedules of one scenario: the scenario's own draws are answered
-    with 0 (execute() replaces them) instead of being branched on."""
-
-    def __init__(self, bound: int) -> None:
-        self.dfs = BoundedDFS(bound)
-        self.draws = 0
-
-    def begin(self) -> bool:
-        self.draws = 0
-        return self.dfs.begin()
-
-    def pick(self, m, decision, n_alt):
-        return self.dfs.pick(m, decision, n_alt)
-
-    def choose(self, n):
-        if self.draws < len(Scenario().choices()):
-            self.draws += 1
-            return 0
-        return self.dfs.choose(n)
-
-    def end(self, result):
-        self.dfs.end(result)
-
-
 def dfs_signatures(variant, scenario, bound):
     """Every signature of every execution of ``scenario`` with at most ``bound`` preemptions."""
-    strategy = ScenarioDFS(bound)
+    strategy = BoundedDFS(bound)
     signatures = set()
     while strategy.begin():
         ex = execute(variant, strategy, scenario=scenario)
