@@ -11,9 +11,10 @@ bytes disappear and what we store is exactly what replays.
 First (and again whenever a pass has moved the input to a simpler scenario) a bounded
 search: every schedule of the finding's scenario with fewer preemptions than the input has
 (at most ``SEARCH_BOUND``), fewest first, then the same on each scenario that differs in one
-dimension (at most ``NEIGHBOUR_BOUND``), with part of the time budget (``SEARCH_SHARE``). A fuzzer's hit often carries dozens of incidental deviations (a PCT
-schedule written out as pairs), and greedy removal can stall at a local minimum where every
-single pair matters; the search finds the true minimum when it is small. Then passes,
+dimension (at most ``NEIGHBOUR_BOUND``), with part of the time budget (``SEARCH_SHARE``).
+A fuzzer's hit often carries dozens of incidental deviations (a PCT schedule written out as
+pairs), and greedy removal can stall at a local minimum where every single pair matters; the
+search finds the true minimum when it is small. Then passes,
 repeated until none makes progress or the time budget is spent:
 
 1. drop preemption pairs: halves first, then one at a time, each both plainly and keeping the
@@ -34,9 +35,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterator
 
 from ..engine.execute import execute, replay
+from ..engine.runtime.choices import join_input, split_input
 from ..engine.runtime.strategies import BoundedDFS
 from ..engine.scenario import DIMENSIONS, Scenario
-from ..engine.runtime.choices import join_input, split_input
 
 Pairs = list[tuple[int, int]]
 

@@ -33,12 +33,10 @@ from typing import Callable
 from ..engine.runtime.choices import (
     MAX_CHANGE_POINTS, PriorityInput, input_data, is_priority_form, join_input, split_input,
 )
-from ..engine.scenario import DIMENSIONS
-from .scenarios import ScenarioScheduler, random_scenario
+from .scenarios import DIM_SIZES, ScenarioScheduler, random_scenario
 
 Pairs = list[tuple[int, int]]
 MAX_PAIRS = 16
-_DIM_SIZES = tuple(len(values) for _, values in DIMENSIONS)
 
 
 def _small_gap(rng: random.Random) -> int:
@@ -89,11 +87,11 @@ def change_target(data: bytearray, pairs: Pairs, rng: random.Random) -> None:
 
 def change_scenario(data: bytearray, pairs: Pairs, rng: random.Random) -> None:
     """Set one scenario dimension to another of its values (data bytes beyond are run-time)."""
-    i = rng.randrange(len(_DIM_SIZES) + 1)
-    if i < len(_DIM_SIZES):
+    i = rng.randrange(len(DIM_SIZES) + 1)
+    if i < len(DIM_SIZES):
         while len(data) <= i:
             data.append(0)
-        data[i] = rng.randrange(_DIM_SIZES[i])
+        data[i] = rng.randrange(DIM_SIZES[i])
     elif data:  # a run-time data choice past the scenario
         j = rng.randrange(len(data))
         data[j] = rng.randrange(256)
@@ -111,10 +109,15 @@ def mutate_structure(raw: bytes, max_size: int, rng: random.Random, rounds: int 
     pairs = list(pairs)
     for _ in range(rounds):
         rng.choice(MUTATIONS)(data_b, pairs, rng)
-    out = join_input(bytes(data_b), pairs)
+    return _fit(bytes(data_b), pairs, max_size)
+
+
+def _fit(data: bytes, pairs: Pairs, max_size: int) -> bytes:
+    """``join_input(data, pairs)``, trailing pairs dropped until it is at most ``max_size`` bytes."""
+    out = join_input(data, pairs)
     while len(out) > max_size and pairs:
         pairs.pop()
-        out = join_input(bytes(data_b), pairs)
+        out = join_input(data, pairs)
     return out[:max_size]
 
 
@@ -142,9 +145,7 @@ def random_walk(data: bytes, max_size: int, rng: random.Random) -> bytes:
         while rng.random() < WALK_DEFAULT and gap < 254:
             gap += 1
         pairs.append((gap, rng.randrange(256)))
-    while pairs and len(join_input(data, pairs)) > max_size:
-        pairs.pop()
-    return join_input(data, pairs)[:max_size]
+    return _fit(data, pairs, max_size)
 
 
 def generate(max_size: int, rng: random.Random, scenarios: ScenarioScheduler | None = None) -> bytes:

@@ -32,12 +32,12 @@ from ..engine.scenario import DIMENSIONS
 
 EXPLORE = 0.3
 REFRESH = 64
-_SIZES = tuple(len(values) for _, values in DIMENSIONS)
+DIM_SIZES = tuple(len(values) for _, values in DIMENSIONS)  # how many values each dimension has
 
 
 def random_scenario(rng: random.Random) -> bytes:
     """The data bytes of a uniformly random scenario."""
-    return bytes(rng.randrange(size) for size in _SIZES)
+    return bytes(rng.randrange(size) for size in DIM_SIZES)
 
 
 class ScenarioScheduler:
