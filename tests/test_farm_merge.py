@@ -33,7 +33,11 @@ def engine(empty_db: URL) -> Iterator[Engine]:  # noqa: F811
 
 
 def random_inputs(rng: random.Random, n: int) -> list[bytes]:
-    return [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 48))) for _ in range(n)]
+    """n distinct random inputs (the corpus keeps one row per content: a repeat would be one short)."""
+    inputs: dict[bytes, None] = {}
+    while len(inputs) < n:
+        inputs[bytes(rng.randrange(256) for _ in range(rng.randrange(1, 48)))] = None
+    return list(inputs)
 
 
 def fill(engine: Engine, variant: str, inputs: list[bytes], campaign_id: int | None) -> None:
