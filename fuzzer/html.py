@@ -88,6 +88,14 @@ def _legend_svg() -> str:
             "<text x='139' y='16' font-size='12'>✗ violating step</text></svg>")
 
 
+def _preemptions(execution: dict[str, Any]) -> str:
+    count, running = execution["preemptions"], execution.get("running_preemptions")
+    text = f"{count} preemption{'' if count == 1 else 's'}"
+    if running is None or running == count:
+        return text
+    return f"{text} ({running} of a running thread, marked »)"
+
+
 def render_html(detail: dict[str, Any], execution: dict[str, Any], rows: list[dict[str, Any]],
                 roles: list[str], matrix: dict[str, Any] | None) -> str:
     """The page for ``triage show --html``: ``detail`` from finding_detail, rows from trace_rows."""
@@ -104,7 +112,7 @@ def render_html(detail: dict[str, Any], execution: dict[str, Any], rows: list[di
 <h2>Variants</h2>{_matrix_html(matrix)}
 <h2>Swimlane</h2>
 <p class="meta">variant {escape(execution['variant'])} · {escape(scenario)} · {execution['steps']} steps,
- {execution['preemptions']} preemptions, outcome {escape(execution['outcome'])}</p>
+ {_preemptions(execution)}, outcome {escape(execution['outcome'])}</p>
 <p class="legend">{_legend_svg()}</p>
 {_lanes_html(rows, roles)}
 <h2>Replay</h2><pre id="replay">{escape(execution['replay'])}</pre>

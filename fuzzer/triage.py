@@ -45,7 +45,7 @@ from ..db.store import history, list_findings, update_reproducer
 from ..engine import invariants as inv
 from ..engine.execute import Execution, replay, replay_command
 from ..engine.explore import explore
-from ..engine.report import trace_rows
+from ..engine.report import running_preemptions, trace_rows
 from ..engine.variants import VariantError, load_variant, variant_names
 from .minimise import minimise
 from .recorder import trace_json
@@ -149,6 +149,7 @@ def execution_summary(ex: Execution) -> dict[str, Any]:
         "outcome": ex.run.outcome.name.lower(),
         "signature": ex.finding.signature if ex.finding else None,
         "preemptions": ex.preemptions,
+        "running_preemptions": running_preemptions(ex),
         "steps": ex.steps,
         "input": ex.input.hex(),
         "replay": replay_command(ex.variant, ex.input),

@@ -38,6 +38,22 @@ def test_replay_renders_a_swimlane_with_citations():
     assert f"oomfuzz replay --variant seed-3of2 {BZ03}" in out.stdout
 
 
+def test_replay_says_how_many_deviations_preempt_a_running_thread():
+    # BZ-05's pinned v4.6 schedule: 13 deviations, of which 4 switch away from a thread that
+    # could run on (the swimlane's » steps); the other 9 choose who runs after a block.
+    bz05 = "hex:0500000200000002000001000100100001000500060100010101020101000200"
+    out = oomfuzz("replay", "--variant", "v4.6", bz05)
+    assert out.returncode == 0, out.stderr
+    assert "13 preemptions (4 of a running thread, marked »)" in out.stdout
+    lane = out.stdout.split("kernel functions:")[0]
+    assert lane.count("»") == 4 + 1  # the four steps, and the header's legend
+    data = json.loads(oomfuzz("replay", "--variant", "v4.6", bz05, "--json").stdout)
+    assert (data["preemptions"], data["running_preemptions"]) == (13, 4)
+    assert sum(row["preempted"] for row in data["trace"]) == 4
+    one = oomfuzz("replay", "--variant", "seed-3of2", BZ03)
+    assert "1 preemption," in one.stdout  # all of them marked: no second figure
+
+
 def test_replay_json():
     out = oomfuzz("replay", "--variant", "seed-3of2", BZ03, "--json")
     data = json.loads(out.stdout)

@@ -82,3 +82,11 @@ def test_show_html_renders_in_chromium(db, tmp_path):
     assert shot.exists() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(shot, SCREENSHOT)
+
+
+def test_html_meta_names_the_running_preemptions() -> None:
+    from oomfuzz.fuzzer.html import _preemptions
+
+    assert _preemptions({"preemptions": 13, "running_preemptions": 4}) == "13 preemptions (4 of a running thread, marked »)"
+    assert _preemptions({"preemptions": 1, "running_preemptions": 1}) == "1 preemption"
+    assert _preemptions({"preemptions": 2}) == "2 preemptions"  # a summary stored before the field existed
