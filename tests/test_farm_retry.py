@@ -4,8 +4,12 @@ and a campaign whose shards start from an empty corpus."""
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -16,7 +20,7 @@ from oomfuzz.db.store import add_corpus_entries
 from oomfuzz.db.testing import scratch_postgres  # noqa: F401  (fixture)
 from oomfuzz.workers.app import FarmSettings
 from oomfuzz.workers.coordinator import Coordinator, FarmPlan
-from oomfuzz.workers.testing import LocalFarm, with_redis_db
+from oomfuzz.workers.testing import LocalFarm, alive, with_redis_db
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 RETRY_REDIS_DB = 13
@@ -104,3 +108,80 @@ def test_farm_start_rejects_negative_retries(farm: tuple[LocalFarm, Engine]) -> 
     local, _ = farm
     out = local.cli("farm", "start", "--variant", "seed-3of2", "--seconds", "5", "--retries", "-1")
     assert out.returncode == 2 and "--retries" in out.stderr
+
+
+HARD_LIMIT_REDIS_DB = 12
+# Loaded by every Python process of the workers below (PYTHONPATH): each pool process blocks
+# SIGUSR1, the signal by which Celery's prefork pool raises SoftTimeLimitExceeded in it, so
+# only the hard time limit can end an attempt that runs too long, as with a pool process stuck
+# where the soft limit cannot reach it.
+BLOCK_SOFT_LIMIT = '''
+import signal
+
+from celery.signals import worker_process_init
+
+
+@worker_process_init.connect
+def _block_soft_time_limit(**_):
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+'''
+
+
+def test_a_shard_past_its_hard_time_limit_is_requeued_and_leaves_no_fuzzer(
+        redis_url: str, scratch_postgres, tmp_path: Path) -> None:  # noqa: F811
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(BLOCK_SOFT_LIMIT)
+    db_url = scratch_postgres.create()
+    engine = make_engine(db_url)
+    upgrade(engine)
+    broker = with_redis_db(redis_url, HARD_LIMIT_REDIS_DB)
+    settings = FarmSettings(broker_url=broker, visibility_timeout=60, restore_interval=1, shard_margin=1)
+    local = LocalFarm(broker, db_url, tmp_path, settings)
+    local.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(hook), local.env.get("PYTHONPATH")]))
+    try:
+        worker = local.start_worker("hard@farmtest")
+        local.wait_for_workers(["hard@farmtest"])
+        plan = FarmPlan(("seed-3of2",), "seed-3of2", shards=1, seconds=3, shard_seconds=3, minimise=False)
+        seen: set[int] = set()
+        done = threading.Event()
+        watcher = threading.Thread(target=_watch_fuzzers, args=(str(tmp_path), seen, done))
+        watcher.start()
+        try:
+            result = Coordinator(settings, local.state, engine).run(plan)
+        finally:
+            done.set()
+            watcher.join()
+        assert result["status"] == "failed" and result["failed_shards"] == [0], (result, local.log_tails())
+        assert seen, "no fuzzing process of this farm was ever seen: the orphan check below would be vacuous"
+        record = local.state.shard(result["campaign"], 0)
+        assert (record["state"], record["attempts"], record["requeues"]) == ("failed", 3, 2), record
+        # The worker's main process wrote each error after it killed the pool process.
+        assert all(e.startswith("TimeLimitExceeded") for e in record["errors"]), record["errors"]
+        assert _ledgers(engine, result["campaign"]) == []
+        time.sleep(1)  # PR_SET_PDEATHSIG is delivered as the pool process exits
+        # An orphan is re-parented away from the worker: look for this farm's fuzzers anywhere.
+        fuzzers = _fuzzers(str(tmp_path))
+        assert fuzzers == [], f"fuzzing processes outlived their killed pool process: {fuzzers}"
+        assert worker.poll() is None, local.log_tails()  # the worker itself carries on
+    finally:
+        local.stop()
+        engine.dispose()
+
+
+def _fuzzers(marker: str) -> list[int]:
+    """Live fuzzing processes anywhere on the machine whose command line names ``marker``."""
+    pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+    return [pid for pid in pids if "oomfuzz.fuzzer.worker" in (cmd := _cmdline(pid)) and marker in cmd and alive(pid)]
+
+
+def _watch_fuzzers(marker: str, seen: set[int], done: threading.Event) -> None:
+    while not done.wait(0.2):
+        seen.update(_fuzzers(marker))
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
