@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 from rich.console import Console
@@ -51,6 +52,20 @@ def replay(variant_name: str, input_text: str, as_json: bool) -> None:
         sys.exit(3)
 
 
+def dfs_coverage(result: Any, bound: int, scenario: Any) -> str:
+    """What a DFS run guarantees: the bounds it finished, over which scenarios."""
+    where = f"scenario {scenario.describe()}" if scenario is not None else "every scenario"
+    if result.complete_bound is None:
+        return f"no pass finished: not even every schedule with 0 preemptions of {where} ran"
+    ends = ", ".join(f"≤ {b} after {n}" for b, n in result.passes)
+    done = result.complete_bound
+    text = (f"complete up to {done} preemption{'' if done == 1 else 's'}: every such schedule of {where} "
+            f"ran (passes ended: {ends} executions)")
+    if done < bound:
+        text += f"; the pass over ≤ {done + 1} did not finish"
+    return text
+
+
 @click.command()
 @click.option("--variant", "-v", "variant_name", required=True, help="shipped variant name or path/to/patch.py")
 @click.option("--strategy", "-s", type=click.Choice(STRATEGIES), default="dfs", show_default=True)
@@ -83,6 +98,8 @@ def explore(variant_name: str, strategy: str, seconds: float | None, executions:
     rate = result.executions / result.seconds if result.seconds else 0.0
     out.print(f"{result.variant} / {result.strategy}: {result.executions} executions in {result.seconds:.1f} s "
               f"({rate:.0f}/s){', search space exhausted' if result.exhausted else ''}")
+    if strategy == "dfs":
+        out.print(dfs_coverage(result, preemptions, scenario), highlight=False)
     table = Table(title=f"{len(result.findings)} distinct findings")
     for col in ("#", "title", "invariant", "known bug", "preemptions", "hits"):
         table.add_column(col, overflow="fold")

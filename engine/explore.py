@@ -64,6 +64,14 @@ class ExploreResult:
     findings: dict[str, FoundBug] = field(default_factory=dict)
     engine_errors: list[Execution] = field(default_factory=list)
     inconclusive: int = 0
+    # DFS only: each finished pass, as (bound, executions when it ended). A pass over bound K
+    # ran every schedule with at most K preemptions (of the fixed scenario, or of every one).
+    passes: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def complete_bound(self) -> int | None:
+        """The highest bound whose every schedule ran; None when no pass has ended."""
+        return self.passes[-1][0] if self.passes else None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +82,10 @@ class ExploreResult:
             "exec_per_second": round(self.executions / self.seconds, 1) if self.seconds else 0.0,
             "exhausted": self.exhausted,
             "inconclusive": self.inconclusive,
+            **({"dfs": {
+                "complete_bound": self.complete_bound,
+                "passes": [{"bound": b, "executions": n} for b, n in self.passes],
+            }} if self.strategy == "dfs" else {}),
             "engine_errors": [
                 {"input": e.input.hex(), "replay": replay_command(e.variant, e.input), "error": e.run.error}
                 for e in self.engine_errors
@@ -143,7 +155,11 @@ def explore(
         now = time.perf_counter()
         if deadline is not None and now >= deadline:
             break
-        if not strategy.begin():
+        more = strategy.begin()
+        completed = getattr(strategy, "completed", ())
+        while len(result.passes) < len(completed):
+            result.passes.append((completed[len(result.passes)], result.executions))
+        if not more:
             result.exhausted = True
             break
         ex = execute(variant, strategy, scenario=scenario)

@@ -92,6 +92,22 @@ def test_explore_json_lists_findings_with_replay_commands():
     assert json.loads(replayed.stdout)["finding"]["signature"] == bz03[0]["signature"]
 
 
+def test_explore_dfs_says_which_bound_it_finished(tmp_path):
+    scenario = tmp_path / "two_threads.toml"
+    scenario.write_text('shape = "run,run"\n')
+    out = oomfuzz("explore", "--variant", "seed-3of2", "--strategy", "dfs", "--preemptions", "2",
+                  "--scenario", str(scenario))
+    assert out.returncode == 0, out.stderr
+    text = " ".join(out.stdout.split())
+    assert "search space exhausted" in text and "complete up to 2 preemptions: every such schedule of scenario shape=run,run" in text
+    data = json.loads(oomfuzz("explore", "--variant", "v4.5", "--strategy", "dfs", "--executions",
+                              str(SCENARIOS + 10), "--json").stdout)
+    assert data["dfs"] == {"complete_bound": 0, "passes": [{"bound": 0, "executions": SCENARIOS}]}
+    out = oomfuzz("explore", "--variant", "v4.5", "--strategy", "dfs", "--executions", str(SCENARIOS + 10))
+    assert "complete up to 0 preemptions: every such schedule of every scenario ran" in " ".join(out.stdout.split())
+    assert "the pass over ≤ 1 did not finish" in " ".join(out.stdout.split())
+
+
 def test_user_variant_file_from_the_readme():
     out = oomfuzz("replay", "--variant", "examples/seed_test_and_clear.py", BZ03, "--json")
     assert out.returncode == 0, out.stderr

@@ -69,6 +69,29 @@ def test_dfs_inputs_replay_exactly():
         assert again == log
 
 
+def test_dfs_passes_end_where_each_bound_is_exhausted():
+    """explore's record of finished passes: pass K ends after exactly the schedules with at most
+    0, 1, ..., K deviations (iterative deepening runs each bound's schedules again), counted here
+    by exhausting each bound alone."""
+    from oomfuzz.engine.explore import explore
+
+    variant, scenario = load_variant("seed-3of2"), Scenario(shape="run,run")
+    alone = []
+    for bound in range(3):
+        dfs, n = BoundedDFS(bound, iterative=False), 0
+        while dfs.begin():
+            dfs.end(execute(variant, dfs, scenario=scenario).run)
+            n += 1
+        alone.append(n)
+    result = explore(variant, "dfs", preemptions=2, scenario=scenario)
+    assert result.exhausted and result.complete_bound == 2
+    assert result.passes == [(0, alone[0]), (1, alone[0] + alone[1]), (2, sum(alone))]
+    assert result.executions == sum(alone) and alone[0] == 1 < alone[1] < alone[2]
+    cut = explore(variant, "dfs", preemptions=2, scenario=scenario, executions=alone[0] + alone[1] + 5)
+    assert not cut.exhausted and cut.complete_bound == 1 and cut.as_dict()["dfs"]["complete_bound"] == 1
+    assert explore(variant, "pct", executions=3).complete_bound is None
+
+
 def test_pct_finds_a_depth_two_bug_at_its_bound():
     """Bug: thread b's write must come between a's check and a's use (needs one priority change)."""
     n_threads, k = 2, 6

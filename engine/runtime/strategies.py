@@ -220,6 +220,7 @@ class BoundedDFS:
         self.pos = 0
         self._started = False
         self.passes_done = 0
+        self.completed: list[int] = []  # bounds whose pass has ended: every schedule within them ran
 
     def begin(self) -> bool:
         self.pos = 0
@@ -229,6 +230,7 @@ class BoundedDFS:
         if self._advance():
             return True
         self.passes_done += 1
+        self.completed.append(self.bound)
         if self.bound < self.max_preemptions:
             self.bound += 1
             self.path = []
