@@ -61,8 +61,11 @@ class Kernel:
         self.rcu_callbacks: list[Any] = []
         self.events: list[tuple] = []
         self._loop_states: dict[int, Any] = {}
-        self._stable_key: Any = None
-        self._stable_passes: dict[int, int] = {}
+        self._cycle_keys: set[Any] = set()  # loop-head states seen since the last progress
+        self._last_key: Any = None  # the state the previous loop head saw
+        self._stable_passes: dict[int, int] = {}  # passes since the state last changed
+        self._cycle_passes: dict[int, int] = {}  # passes since a loop head last saw a new state
+        self._spin_checks: set[Any] = set()  # whole-machine fingerprints where the test fired
         m.snapshot = self.snapshot
 
     # -- the execution's view of the kernel ------------------------------------------------------
@@ -125,11 +128,22 @@ class Kernel:
         """The head of an unbounded retry loop: cond_resched() plus lockup detection.
 
         cond_resched() lets every other runnable thread go first by default, as a fair kernel
-        scheduler would during a busy retry loop. Lockup: every thread that can run is cycling
-        through retry loops, each has passed its loop head at least twice, and neither the
-        shared state nor any loop's own ``loop_state`` (a counter that bounds the loop, say)
-        changed meanwhile. If a timer is pending, spinning lets time pass: the earliest timer
-        fires first, and only a repeat after that is a lockup.
+        scheduler would during a busy retry loop. The test looks at the state at loop heads:
+        the shared state, every thread's run state, and every loop's own ``loop_state`` (a
+        counter that bounds the loop, say; a change of it starts the test afresh).
+
+        * Fixed point: every thread that can run has passed its loop head at least twice and
+          the state never changed meanwhile. With no timer pending, that is a lockup.
+        * Cycle: every thread that can run has passed its loop head at least twice and no loop
+          head saw a state that had not been seen at one before: two allocators that each
+          re-mark themselves while the reaper clears their TIF_MEMDIE in turn see two states,
+          one each, forever. The loop heads cannot see everything (a sleeping reaper counting
+          its attempts is progress), so then the whole machine is fingerprinted (every
+          thread's frames and locals, deadlines relative to now): the same fingerprint as at
+          an earlier check closes the cycle, a lockup.
+        * Either way, if a timer is pending, spinning lets time pass: the whole machine is
+          checked the same way, then the earliest timer fires and the test starts again, so
+          a sleeper's wake-ups are part of the cycle once the machine repeats.
         """
         m = self.m
         tid = m.current.tid
@@ -137,20 +151,40 @@ class Kernel:
         if self._loop_states.get(tid) != loop_state:
             self._loop_states[tid] = loop_state
             key = None
-        if key != self._stable_key:
-            self._stable_key = key
+            self._cycle_keys, self._stable_passes, self._cycle_passes = set(), {}, {}
+        elif key != self._last_key:
             self._stable_passes = {}
+            if key not in self._cycle_keys:  # a state no loop head has seen: progress
+                self._cycle_keys.add(key)
+                self._cycle_passes = {}
+        self._last_key = key
         if m.current.task is None or m.current.task.ghost_oom_attempted:
             # Only a pass that reached the OOM decision is evidence: one that lost a trylock
             # might win it next time.
             self._stable_passes[tid] = self._stable_passes.get(tid, 0) + 1
-        if key is not None and self._all_cycling():
-            if not m.sleepers:
+            self._cycle_passes[tid] = self._cycle_passes.get(tid, 0) + 1
+        if key is not None:
+            fixed = self._all_cycling(self._stable_passes)
+            if fixed and not m.sleepers:
                 raise Lockup(site)
-            m.fire_earliest_timer()  # time passes while they spin
-            self._stable_key = None
+            if fixed or self._all_cycling(self._cycle_passes):
+                self._check_cycle(site)
         m.yield_cpu()
         yield site
+
+    def _check_cycle(self, site: str) -> None:
+        """The spinners went round: a lockup if the whole machine repeats, else let time pass."""
+        from .runtime.fingerprint import machine_fingerprint
+
+        m = self.m
+        state = machine_fingerprint(m)
+        if state in self._spin_checks:
+            raise Lockup(site)
+        self._spin_checks.add(state)
+        self._stable_passes, self._cycle_passes = {}, {}
+        if m.sleepers:  # time passes while they spin
+            m.fire_earliest_timer()
+            self._cycle_keys, self._last_key = set(), None
 
     def loop_pass(self) -> None:
         """The head of a kernel thread's service loop (the reaper's ``for (;;)``): a pass, not a
@@ -160,10 +194,10 @@ class Kernel:
         schedules are unchanged; only the lockup verdict can come earlier."""
         tid = self.m.current.tid
         self._stable_passes[tid] = self._stable_passes.get(tid, 0) + 1
+        self._cycle_passes[tid] = self._cycle_passes.get(tid, 0) + 1
 
-    def _all_cycling(self) -> bool:
+    def _all_cycling(self, passes: dict[int, int]) -> bool:
         m = self.m
-        passes = self._stable_passes
         return all(
             passes.get(t.tid, 0) >= 2 for t in m.threads if t.state == 0 or t is m.current
         )

@@ -33,6 +33,12 @@ def freeze(value: Any, now: int) -> Any:
         return tuple(freeze(v, now) for v in value)
     if isinstance(value, GeneratorType):
         return None  # the delegated-to coroutine is walked as its own frame
+    if hasattr(value, "__next__"):  # a for loop's iterator: what it walks and how far it got
+        try:
+            reduced = value.__reduce__()
+        except TypeError:
+            return type(value).__name__
+        return ("iter", freeze(reduced[1:], now))
     if isinstance(value, dict):
         return tuple(sorted((str(k), freeze(v, now)) for k, v in value.items()))
     return type(value).__name__
