@@ -17,6 +17,9 @@ from .runtime.machine import Lockup, Machine
 from .runtime.primitives import Atomic, Mutex, WaitQueue, wake_up
 
 
+CYCLE_AFTER = 8  # changed states at loop heads before the lockup test looks for cycles
+
+
 class Kernel:
     """Global kernel state; variant subclasses add the functions."""
 
@@ -63,6 +66,7 @@ class Kernel:
         self._loop_states: dict[int, Any] = {}
         self._cycle_keys: set[Any] = set()  # loop-head states seen since the last progress
         self._last_key: Any = None  # the state the previous loop head saw
+        self._heads = 0  # loop heads that saw a changed state
         self._stable_passes: dict[int, int] = {}  # passes since the state last changed
         self._cycle_passes: dict[int, int] = {}  # passes since a loop head last saw a new state
         self._spin_checks: set[Any] = set()  # whole-machine fingerprints where the test fired
@@ -134,8 +138,10 @@ class Kernel:
 
         * Fixed point: every thread that can run has passed its loop head at least twice and
           the state never changed meanwhile. With no timer pending, that is a lockup.
-        * Cycle: every thread that can run has passed its loop head at least twice and no loop
-          head saw a state that had not been seen at one before: two allocators that each
+        * Cycle (looked for after the first ``CYCLE_AFTER`` changes, so that short retry loops
+          do not pay for hashing states): every thread that can run has passed its loop head
+          at least twice and no loop head saw a state that had not been seen at one before:
+          two allocators that each
           re-mark themselves while the reaper clears their TIF_MEMDIE in turn see two states,
           one each, forever. The loop heads cannot see everything (a sleeping reaper counting
           its attempts is progress), so then the whole machine is fingerprinted (every
@@ -154,7 +160,10 @@ class Kernel:
             self._cycle_keys, self._stable_passes, self._cycle_passes = set(), {}, {}
         elif key != self._last_key:
             self._stable_passes = {}
-            if key not in self._cycle_keys:  # a state no loop head has seen: progress
+            self._heads += 1
+            # Cycles are looked for once loop heads have seen a few changes (hashing the
+            # state at every head would cost every short retry loop its price).
+            if self._heads > CYCLE_AFTER and key not in self._cycle_keys:  # a new state: progress
                 self._cycle_keys.add(key)
                 self._cycle_passes = {}
         self._last_key = key
@@ -162,12 +171,13 @@ class Kernel:
             # Only a pass that reached the OOM decision is evidence: one that lost a trylock
             # might win it next time.
             self._stable_passes[tid] = self._stable_passes.get(tid, 0) + 1
-            self._cycle_passes[tid] = self._cycle_passes.get(tid, 0) + 1
+            if self._heads > CYCLE_AFTER:
+                self._cycle_passes[tid] = self._cycle_passes.get(tid, 0) + 1
         if key is not None:
             fixed = self._all_cycling(self._stable_passes)
             if fixed and not m.sleepers:
                 raise Lockup(site)
-            if fixed or self._all_cycling(self._cycle_passes):
+            if fixed or (self._heads > CYCLE_AFTER and self._all_cycling(self._cycle_passes)):
                 self._check_cycle(site)
         m.yield_cpu()
         yield site
