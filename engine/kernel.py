@@ -141,12 +141,11 @@ class Kernel:
         * Cycle (looked for after the first ``CYCLE_AFTER`` changes, so that short retry loops
           do not pay for hashing states): every thread that can run has passed its loop head
           at least twice and no loop head saw a state that had not been seen at one before:
-          two allocators that each
-          re-mark themselves while the reaper clears their TIF_MEMDIE in turn see two states,
-          one each, forever. The loop heads cannot see everything (a sleeping reaper counting
-          its attempts is progress), so then the whole machine is fingerprinted (every
-          thread's frames and locals, deadlines relative to now): the same fingerprint as at
-          an earlier check closes the cycle, a lockup.
+          two allocators that each re-mark themselves while the reaper clears their
+          TIF_MEMDIE in turn see two states, one each, forever. The loop heads cannot see
+          everything (a sleeping reaper counting its attempts is progress), so then the whole
+          machine is fingerprinted (every thread's frames and locals, deadlines relative to
+          now): the same fingerprint as at an earlier check closes the cycle, a lockup.
         * Either way, if a timer is pending, spinning lets time pass: the whole machine is
           checked the same way, then the earliest timer fires and the test starts again, so
           a sleeper's wake-ups are part of the cycle once the machine repeats.

@@ -89,12 +89,11 @@ def running_preemptions(ex: Execution) -> int | None:
     return sum(1 for st in ex.run.trace if st.preempted)
 
 
-def preemption_text(ex: Execution) -> str:
+def preemption_text(count: int, running: int | None) -> str:
     """"13 preemptions (4 of a running thread, marked »)": the count findings are minimised by,
-    and how many of them the swimlane marks."""
-    running = running_preemptions(ex)
-    text = f"{ex.preemptions} preemption{'' if ex.preemptions == 1 else 's'}"
-    if running is None or running == ex.preemptions:
+    and how many of them the swimlane marks (when known and fewer)."""
+    text = f"{count} preemption{'' if count == 1 else 's'}"
+    if running is None or running == count:
         return text
     return f"{text} ({running} of a running thread, marked »)"
 
@@ -102,7 +101,8 @@ def preemption_text(ex: Execution) -> str:
 def render_report(ex: Execution) -> str:
     """Header, swimlane, citations and the replay command of one execution."""
     lines = [f"variant {ex.variant}: {ex.scenario.describe()}"]
-    lines.append(f"{ex.steps} steps, {preemption_text(ex)}, outcome {ex.run.outcome.name.lower()}")
+    counts = preemption_text(ex.preemptions, running_preemptions(ex))
+    lines.append(f"{ex.steps} steps, {counts}, outcome {ex.run.outcome.name.lower()}")
     if ex.finding is not None:
         f = ex.finding
         bug = f" [{f.known_bug}]" if f.known_bug else ""

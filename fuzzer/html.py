@@ -11,6 +11,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from ..engine.report import preemption_text
+
 CSS = """
 body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#1d2433;background:#fafbfc}
 h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
@@ -88,14 +90,6 @@ def _legend_svg() -> str:
             "<text x='139' y='16' font-size='12'>✗ violating step</text></svg>")
 
 
-def _preemptions(execution: dict[str, Any]) -> str:
-    count, running = execution["preemptions"], execution.get("running_preemptions")
-    text = f"{count} preemption{'' if count == 1 else 's'}"
-    if running is None or running == count:
-        return text
-    return f"{text} ({running} of a running thread, marked »)"
-
-
 def render_html(detail: dict[str, Any], execution: dict[str, Any], rows: list[dict[str, Any]],
                 roles: list[str], matrix: dict[str, Any] | None) -> str:
     """The page for ``triage show --html``: ``detail`` from finding_detail, rows from trace_rows."""
@@ -112,7 +106,7 @@ def render_html(detail: dict[str, Any], execution: dict[str, Any], rows: list[di
 <h2>Variants</h2>{_matrix_html(matrix)}
 <h2>Swimlane</h2>
 <p class="meta">variant {escape(execution['variant'])} · {escape(scenario)} · {execution['steps']} steps,
- {_preemptions(execution)}, outcome {escape(execution['outcome'])}</p>
+ {preemption_text(execution["preemptions"], execution.get("running_preemptions"))}, outcome {escape(execution['outcome'])}</p>
 <p class="legend">{_legend_svg()}</p>
 {_lanes_html(rows, roles)}
 <h2>Replay</h2><pre id="replay">{escape(execution['replay'])}</pre>

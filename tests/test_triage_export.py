@@ -85,8 +85,16 @@ def test_show_html_renders_in_chromium(db, tmp_path):
 
 
 def test_html_meta_names_the_running_preemptions() -> None:
-    from oomfuzz.fuzzer.html import _preemptions
+    from oomfuzz.fuzzer.html import render_html
 
-    assert _preemptions({"preemptions": 13, "running_preemptions": 4}) == "13 preemptions (4 of a running thread, marked »)"
-    assert _preemptions({"preemptions": 1, "running_preemptions": 1}) == "1 preemption"
-    assert _preemptions({"preemptions": 2}) == "2 preemptions"  # a summary stored before the field existed
+    def meta(execution: dict) -> str:
+        detail = {"id": 1, "known_bug": None, "title": "t", "invariant": "i", "signature": "s", "status": "new",
+                  "hits": 1, "variants": ["v4.6"], "meaning": "m"}
+        base = {"variant": "v4.6", "scenario": {"shape": "run"}, "steps": 54, "outcome": "violation", "replay": "r"}
+        html = render_html(detail, {**base, **execution}, [], [], None)
+        return " ".join(html.split("<h2>Swimlane</h2>")[1].split("</p>")[0].split())
+
+    assert "54 steps, 13 preemptions (4 of a running thread, marked »)," in meta(
+        {"preemptions": 13, "running_preemptions": 4})
+    assert "54 steps, 1 preemption, outcome" in meta({"preemptions": 1, "running_preemptions": 1})
+    assert "54 steps, 2 preemptions, outcome" in meta({"preemptions": 2})  # a summary from before the field
