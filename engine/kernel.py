@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from . import invariants as inv
+from .runtime.fingerprint import machine_fingerprint
 from .runtime.machine import Lockup, Machine
 from .runtime.primitives import Atomic, Mutex, WaitQueue, wake_up
 
@@ -160,31 +161,30 @@ class Kernel:
         elif key != self._last_key:
             self._stable_passes = {}
             self._heads += 1
-            # Cycles are looked for once loop heads have seen a few changes (hashing the
-            # state at every head would cost every short retry loop its price).
+            # Cycles are looked for once loop heads have seen a few changes (hashing the state
+            # at every head would cost every short retry loop its price).
             if self._heads > CYCLE_AFTER and key not in self._cycle_keys:  # a new state: progress
                 self._cycle_keys.add(key)
                 self._cycle_passes = {}
         self._last_key = key
+        cycles = self._heads > CYCLE_AFTER
         if m.current.task is None or m.current.task.ghost_oom_attempted:
             # Only a pass that reached the OOM decision is evidence: one that lost a trylock
             # might win it next time.
             self._stable_passes[tid] = self._stable_passes.get(tid, 0) + 1
-            if self._heads > CYCLE_AFTER:
+            if cycles:
                 self._cycle_passes[tid] = self._cycle_passes.get(tid, 0) + 1
         if key is not None:
             fixed = self._all_cycling(self._stable_passes)
             if fixed and not m.sleepers:
                 raise Lockup(site)
-            if fixed or (self._heads > CYCLE_AFTER and self._all_cycling(self._cycle_passes)):
+            if fixed or (cycles and self._all_cycling(self._cycle_passes)):
                 self._check_cycle(site)
         m.yield_cpu()
         yield site
 
     def _check_cycle(self, site: str) -> None:
         """The spinners went round: a lockup if the whole machine repeats, else let time pass."""
-        from .runtime.fingerprint import machine_fingerprint
-
         m = self.m
         state = machine_fingerprint(m)
         if state in self._spin_checks:

@@ -8,6 +8,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from oomfuzz.db.store import add_corpus_entries
 from oomfuzz.db.testing import scratch_postgres  # noqa: F401  (fixture)
 from oomfuzz.workers.app import FarmSettings
 from oomfuzz.workers.coordinator import Coordinator, FarmPlan
-from oomfuzz.workers.testing import LocalFarm, alive, with_redis_db
+from oomfuzz.workers.testing import LocalFarm, processes_matching, with_redis_db
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 RETRY_REDIS_DB = 13
@@ -28,23 +29,33 @@ WORKERS = ["r1@farmtest", "r2@farmtest"]
 NOT_SHIPPED = "v0.0-not-shipped"  # as on a worker whose oomfuzz is older than the coordinator's
 
 
-@pytest.fixture(scope="module")
-def farm(redis_url: str, scratch_postgres, tmp_path_factory: pytest.TempPathFactory  # noqa: F811
-         ) -> Iterator[tuple[LocalFarm, Engine]]:
+@contextmanager
+def local_farm(redis_url: str, scratch_postgres, work: Path, redis_db: int, workers: list[str],  # noqa: F811
+               margin: int, env: dict[str, str] | None = None) -> Iterator[tuple[LocalFarm, Engine]]:
+    """Workers on real Redis and a scratch PostgreSQL database, stopped and disposed at the end."""
     db_url = scratch_postgres.create()
     engine = make_engine(db_url)
     upgrade(engine)
-    broker = with_redis_db(redis_url, RETRY_REDIS_DB)
-    settings = FarmSettings(broker_url=broker, visibility_timeout=60, restore_interval=1, shard_margin=15)
-    local = LocalFarm(broker, db_url, tmp_path_factory.mktemp("retry"), settings)
+    broker = with_redis_db(redis_url, redis_db)
+    settings = FarmSettings(broker_url=broker, visibility_timeout=60, restore_interval=1, shard_margin=margin)
+    local = LocalFarm(broker, db_url, work, settings)
+    local.env.update(env or {})
     try:
-        for name in WORKERS:
+        for name in workers:
             local.start_worker(name)
-        local.wait_for_workers(WORKERS)
+        local.wait_for_workers(workers)
         yield local, engine
     finally:
         local.stop()
         engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def farm(redis_url: str, scratch_postgres, tmp_path_factory: pytest.TempPathFactory  # noqa: F811
+         ) -> Iterator[tuple[LocalFarm, Engine]]:
+    with local_farm(redis_url, scratch_postgres, tmp_path_factory.mktemp("retry"), RETRY_REDIS_DB, WORKERS,
+                    margin=15) as pair:
+        yield pair
 
 
 def _ledgers(engine: Engine, campaign_id: int) -> list[str]:
@@ -132,24 +143,18 @@ def test_a_shard_past_its_hard_time_limit_is_requeued_and_leaves_no_fuzzer(
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(BLOCK_SOFT_LIMIT)
-    db_url = scratch_postgres.create()
-    engine = make_engine(db_url)
-    upgrade(engine)
-    broker = with_redis_db(redis_url, HARD_LIMIT_REDIS_DB)
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")]))}
     # No margin: the hard limit equals the 3 s budget, which start-up alone takes it past.
-    settings = FarmSettings(broker_url=broker, visibility_timeout=60, restore_interval=1, shard_margin=0)
-    local = LocalFarm(broker, db_url, tmp_path, settings)
-    local.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(hook), local.env.get("PYTHONPATH")]))
-    try:
-        worker = local.start_worker("hard@farmtest")
-        local.wait_for_workers(["hard@farmtest"])
+    with local_farm(redis_url, scratch_postgres, tmp_path, HARD_LIMIT_REDIS_DB, ["hard@farmtest"], margin=0,
+                    env=env) as (local, engine):
         plan = FarmPlan(("seed-3of2",), "seed-3of2", shards=1, seconds=3, shard_seconds=3, minimise=False)
+        marker = ("oomfuzz.fuzzer.worker", str(tmp_path))  # this farm's fuzzing processes
         seen: set[int] = set()
         done = threading.Event()
-        watcher = threading.Thread(target=_watch_fuzzers, args=(str(tmp_path), seen, done))
+        watcher = threading.Thread(target=_watch, args=(marker, seen, done))
         watcher.start()
         try:
-            result = Coordinator(settings, local.state, engine).run(plan)
+            result = Coordinator(local.settings, local.state, engine).run(plan)
         finally:
             done.set()
             watcher.join()
@@ -161,28 +166,11 @@ def test_a_shard_past_its_hard_time_limit_is_requeued_and_leaves_no_fuzzer(
         assert all(e.startswith("TimeLimitExceeded") for e in record["errors"]), record["errors"]
         assert _ledgers(engine, result["campaign"]) == []
         time.sleep(1)  # PR_SET_PDEATHSIG is delivered as the pool process exits
-        # An orphan is re-parented away from the worker: look for this farm's fuzzers anywhere.
-        fuzzers = _fuzzers(str(tmp_path))
+        fuzzers = processes_matching(*marker)
         assert fuzzers == [], f"fuzzing processes outlived their killed pool process: {fuzzers}"
-        assert worker.poll() is None, local.log_tails()  # the worker itself carries on
-    finally:
-        local.stop()
-        engine.dispose()
+        assert local.workers["hard@farmtest"].poll() is None, local.log_tails()  # the worker carries on
 
 
-def _fuzzers(marker: str) -> list[int]:
-    """Live fuzzing processes anywhere on the machine whose command line names ``marker``."""
-    pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
-    return [pid for pid in pids if "oomfuzz.fuzzer.worker" in (cmd := _cmdline(pid)) and marker in cmd and alive(pid)]
-
-
-def _watch_fuzzers(marker: str, seen: set[int], done: threading.Event) -> None:
+def _watch(marker: tuple[str, ...], seen: set[int], done: threading.Event) -> None:
     while not done.wait(0.2):
-        seen.update(_fuzzers(marker))
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
+        seen.update(processes_matching(*marker))

@@ -9,6 +9,9 @@ the scenario, then the preemptions.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from oomfuzz.engine.execute import MAX_STEPS, classify, known_bug_of, replay
 from oomfuzz.engine.explore import explore
 from oomfuzz.engine.runtime.machine import Machine, Outcome
@@ -16,6 +19,9 @@ from oomfuzz.engine.runtime.strategies import Replay
 from oomfuzz.engine.scenario import Scenario, draw_scenario
 from oomfuzz.engine.variants import load_variant
 from oomfuzz.engine.workload import boot
+
+sys.path.insert(0, str(Path(__file__).parent))
+from model_lookup import mm, task  # noqa: E402
 
 # BZ-07 needs oom_kill_allocating_task to sacrifice the same child twice. No shipped scenario
 # gives the allocator a child with its own mm, so the test boots "other=indep" and makes that
@@ -163,14 +169,6 @@ def test_exit_oom_victim_is_test_and_clear():
     gen = k.exit_oom_victim(victim)
     assert list(gen) == []  # returned at once: TIF_MEMDIE already clear
     assert k.oom_victims.counter == 0
-
-
-def task(ex, role):
-    return next(t for t in ex.kernel.all_tasks if t.role == role)
-
-
-def mm(ex, name):
-    return next(m for m in ex.kernel.mms if m.name == name)
 
 
 def test_bz10_sync_mmput_stalls_the_reaper_on_v4_6_rc1_and_v4_6():

@@ -10,12 +10,18 @@ others by BoundedDFS on the fixed scenario (BZ-10: one preemption) or are the de
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from oomfuzz.engine.execute import execute, replay
 from oomfuzz.engine.linux.mm_types import MMF_OOM_NOT_REAPABLE, MMF_OOM_REAPED, MMF_OOM_SKIP
 from oomfuzz.engine.runtime.choices import Recording
 from oomfuzz.engine.runtime.strategies import BoundedDFS
 from oomfuzz.engine.scenario import Scenario
 from oomfuzz.engine.variants import load_variant
+
+sys.path.insert(0, str(Path(__file__).parent))
+from model_lookup import mm, task  # noqa: E402
 
 # BZ-05: the freezer freezes the victim; the allocator kills it (the thaw leaves PF_FROZEN set
 # until the victim runs) and the reaper unmaps it while holding oom_lock; the allocator
@@ -49,14 +55,6 @@ BZ10_INPUT = bytes.fromhex("0502000000003d00")
 # MMF_OOM_SKIP anyway, and the allocator kills again. The default schedule.
 BZ13_SCENARIO = Scenario(mm="aio_slow")
 BZ13_INPUT = bytes.fromhex("050000000400")
-
-
-def task(ex, role):
-    return next(t for t in ex.kernel.all_tasks if t.role == role)
-
-
-def mm(ex, name):
-    return next(m for m in ex.kernel.mms if m.name == name)
 
 
 def reaper_sites(ex, site):

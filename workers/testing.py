@@ -120,3 +120,19 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def processes_matching(*words: str) -> list[int]:
+    """Live processes anywhere on the machine whose command line contains every one of
+    ``words`` (an orphan is re-parented away from its worker, so ``children`` misses it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if all(w in cmdline for w in words) and alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found

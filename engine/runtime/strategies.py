@@ -219,7 +219,6 @@ class BoundedDFS:
         self.path: list[list[int]] = []  # [value, n, is_scheduling]
         self.pos = 0
         self._started = False
-        self.passes_done = 0
         self.completed: list[int] = []  # bounds whose pass has ended: every schedule within them ran
 
     def begin(self) -> bool:
@@ -229,7 +228,6 @@ class BoundedDFS:
             return True
         if self._advance():
             return True
-        self.passes_done += 1
         self.completed.append(self.bound)
         if self.bound < self.max_preemptions:
             self.bound += 1
