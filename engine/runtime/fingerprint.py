@@ -18,47 +18,59 @@ class Deadline(int):
     """An absolute jiffies value; fingerprints store it relative to the current time."""
 
 
+_PLAIN = frozenset({int, bool, str, float, type(None)})
+
+
 def freeze(value: Any, now: int) -> Any:
     """A hashable, run-independent image of a value found in model state or a frame."""
-    if value is None or isinstance(value, (bool, str, float)):
+    kind = type(value)
+    if kind in _PLAIN:  # the common case first: most locals are counters, flags and names
         return value
-    if isinstance(value, Deadline):
+    if kind is Deadline:
         return ("deadline", int(value) - now)
-    if isinstance(value, int):
-        return value
     oid = getattr(value, "oid", None)
     if oid is not None:
         return ("o", oid)
-    if isinstance(value, (tuple, list)):
-        return tuple(freeze(v, now) for v in value)
-    if isinstance(value, GeneratorType):
+    if kind is tuple or kind is list:
+        return tuple([freeze(v, now) for v in value])
+    if kind is GeneratorType:
         return None  # the delegated-to coroutine is walked as its own frame
+    if isinstance(value, int):
+        return int(value)
     if hasattr(value, "__next__"):  # a for loop's iterator: what it walks and how far it got
         try:
             reduced = value.__reduce__()
         except TypeError:
-            return type(value).__name__
+            return kind.__name__
         return ("iter", freeze(reduced[1:], now))
     if isinstance(value, dict):
         return tuple(sorted((str(k), freeze(v, now)) for k, v in value.items()))
-    return type(value).__name__
+    if isinstance(value, (tuple, list)):
+        return tuple([freeze(v, now) for v in value])
+    return kind.__name__
 
 
 def coroutine_frames(gen: Any, now: int) -> tuple:
-    """(function, instruction offset, locals) of each frame of a suspended coroutine stack."""
+    """(function, instruction offset, locals) of each frame of a suspended coroutine stack.
+
+    A frame's locals come in the order of its code object's variables, so equal frames give
+    equal tuples without sorting."""
     frames = []
-    while isinstance(gen, GeneratorType) and gen.gi_frame is not None:
+    while type(gen) is GeneratorType and gen.gi_frame is not None:
         frame = gen.gi_frame
-        local = tuple(sorted((k, freeze(v, now)) for k, v in frame.f_locals.items()))
+        local = tuple([(k, v if type(v) in _PLAIN else freeze(v, now)) for k, v in frame.f_locals.items()])
         frames.append((frame.f_code.co_qualname, frame.f_lasti, local))
         gen = gen.gi_yieldfrom
     return tuple(frames)
 
 
 def machine_fingerprint(m: Any) -> tuple:
-    """The whole state of machine ``m`` and its model, with time taken relative to now."""
+    """The whole state of machine ``m`` and its model, with time taken relative to now.
+
+    The model's snapshot must be made of plain values and tuples (objects named by ``oid``,
+    no absolute times), so it is hashed as it is."""
     now = m.jiffies
-    threads = tuple(
+    threads = tuple([
         (
             t.state,
             (t.wake_at - now) if t.state == 2 else 0,
@@ -66,5 +78,5 @@ def machine_fingerprint(m: Any) -> tuple:
             coroutine_frames(t.gen, now),
         )
         for t in m.threads
-    )
-    return (freeze(m.snapshot(), now), threads)
+    ])
+    return (m.snapshot(), threads)
