@@ -211,18 +211,26 @@ class NondeterminismError(RuntimeError):
 
 
 class BoundedDFS:
-    """Every execution with at most ``max_preemptions`` deviations, fewest deviations first."""
+    """Every execution with at most ``max_preemptions`` deviations, fewest deviations first.
+
+    The search tree's nodes are the decisions of one execution, in order. A scheduling
+    decision met once the execution has used up the bound can only take the default, so it
+    is not a node at all: it is neither recorded nor revisited (most decisions of a pass are
+    such tails). Data choices are nodes at any depth.
+    """
 
     def __init__(self, max_preemptions: int = 2, iterative: bool = True) -> None:
         self.max_preemptions = max(0, max_preemptions)
         self.bound = 0 if iterative else self.max_preemptions
         self.path: list[list[int]] = []  # [value, n, is_scheduling]
         self.pos = 0
+        self.used = 0  # deviations the current execution has taken so far
         self._started = False
         self.completed: list[int] = []  # bounds whose pass has ended: every schedule within them ran
 
     def begin(self) -> bool:
         self.pos = 0
+        self.used = 0
         if not self._started:
             self._started = True
             return True
@@ -263,7 +271,12 @@ class BoundedDFS:
         return 0
 
     def pick(self, m: Machine, decision: int, n_alt: int) -> int:
-        return self._next(n_alt + 1, True)
+        if self.used >= self.bound:
+            return 0  # the bound is spent: only the default is left, so this is no node
+        value = self._next(n_alt + 1, True)
+        if value:
+            self.used += 1
+        return value
 
     def choose(self, n: int) -> int:
         return self._next(n, False)
