@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..engine.execute import replay as replay_input
 from ..engine.explore import STRATEGIES, explore as run_explore
+from ..engine.explore_jobs import JobCrashed
 from ..engine.report import execution_json, render_report
 from ..engine.variants import load_variant, variant_names
 from .common import emit_json, read_input, scenario_or_fail, variant_or_fail
@@ -76,10 +77,17 @@ def dfs_coverage(result: Any, bound: int, scenario: Any) -> str:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--scenario", "scenario_path", type=click.Path(dir_okay=False), default=None,
               help="fix the scenario from a TOML/JSON file instead of exploring scenarios")
+@click.option("--jobs", "-j", type=click.IntRange(min=1, max=256), default=1, show_default=True,
+              help="DFS only: split the scenarios across this many processes")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object")
 def explore(variant_name: str, strategy: str, seconds: float | None, executions: int | None, preemptions: int,
-            seed: int, scenario_path: str | None, as_json: bool) -> None:
+            seed: int, scenario_path: str | None, jobs: int, as_json: bool) -> None:
     """Explore schedules of a variant and report every distinct finding."""
+    if jobs > 1 and strategy != "dfs":
+        raise click.UsageError("--jobs splits the DFS's scenarios; run random or pct campaigns in parallel "
+                               "with `oomfuzz fuzz --jobs`")
+    if jobs > 1 and scenario_path is not None:
+        raise click.UsageError("--jobs splits the DFS's scenarios across processes; --scenario fixes one")
     variant = variant_or_fail(variant_name)
     scenario = scenario_or_fail(scenario_path)
     if seconds is None and executions is None and strategy != "dfs":
@@ -89,8 +97,11 @@ def explore(variant_name: str, strategy: str, seconds: float | None, executions:
     if not as_json and console.is_terminal:
         progress = lambda r: console.print(  # noqa: E731
             f"  {r.executions} executions, {len(r.findings)} findings", end="\r", highlight=False)
-    result = run_explore(variant, strategy, seconds=seconds, executions=executions, preemptions=preemptions,
-                         seed=seed, scenario=scenario, on_progress=progress)
+    try:
+        result = run_explore(variant, strategy, seconds=seconds, executions=executions, preemptions=preemptions,
+                             seed=seed, scenario=scenario, on_progress=progress, jobs=jobs)
+    except JobCrashed as exc:
+        raise click.ClickException(f"{exc} (an oomfuzz bug: please report it with this command line)") from None
     if as_json:
         emit_json(result.as_dict())
         return

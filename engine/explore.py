@@ -142,8 +142,23 @@ def explore(
     scenario: Scenario | None = None,
     on_progress: Callable[[ExploreResult], None] | None = None,
     progress_every: float = 0.5,
+    jobs: int = 1,
 ) -> ExploreResult:
-    """Run a campaign of ``variant`` under one strategy until the budget is spent."""
+    """Run a campaign of ``variant`` under one strategy until the budget is spent.
+
+    ``jobs`` > 1 splits a DFS over every scenario across that many processes
+    (``explore_jobs``); the other strategies run in parallel as ``oomfuzz fuzz --jobs``."""
+    if jobs > 1:
+        if strategy_name != "dfs":
+            raise ValueError("jobs > 1 splits the DFS's scenarios across processes; random and pct campaigns "
+                             "run in parallel with `oomfuzz fuzz --jobs`")
+        if scenario is not None:
+            raise ValueError("jobs > 1 splits the DFS's scenarios across processes; with a fixed scenario "
+                             "there is one, so run it in one job")
+        from .explore_jobs import explore_dfs_jobs
+
+        return explore_dfs_jobs(variant, jobs=jobs, preemptions=preemptions, seconds=seconds, executions=executions,
+                                on_progress=on_progress, progress_every=progress_every)
     strategy = make_strategy(strategy_name, seed=seed, preemptions=preemptions)
     result = ExploreResult(variant.NAME, strategy_name)
     start = time.perf_counter()

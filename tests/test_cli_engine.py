@@ -69,6 +69,8 @@ def test_replay_json():
         (("replay", "--variant", "v4.5", "/no/such/file"), "neither hex"),
         (("explore", "--variant", "v4.5", "--strategy", "nope"), "Invalid value"),
         (("explore", "--variant", "nope.py"), "does not exist"),
+        (("explore", "--variant", "v4.5", "--strategy", "pct", "--jobs", "2"), "oomfuzz fuzz --jobs"),
+        (("explore", "--variant", "v4.5", "--jobs", "2", "--scenario", "x.toml"), "--scenario fixes one"),
     ],
 )
 def test_user_errors_are_one_line(args, message):
@@ -106,6 +108,16 @@ def test_explore_dfs_says_which_bound_it_finished(tmp_path):
     out = oomfuzz("explore", "--variant", "v4.5", "--strategy", "dfs", "--executions", str(SCENARIOS + 10))
     assert "complete up to 0 preemptions: every such schedule of every scenario ran" in " ".join(out.stdout.split())
     assert "the pass over ≤ 1 did not finish" in " ".join(out.stdout.split())
+
+
+def test_explore_dfs_jobs_reports_passes_as_one_process_would():
+    out = oomfuzz("explore", "--variant", "v4.5", "--strategy", "dfs", "--jobs", "2", "--executions",
+                  str(SCENARIOS + 10), "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["executions"] == SCENARIOS + 10
+    assert data["dfs"] == {"complete_bound": 0, "passes": [{"bound": 0, "executions": SCENARIOS}]}
+    assert [f["known_bug"] for f in data["findings"]] == ["BZ-01"]
 
 
 def test_user_variant_file_from_the_readme():

@@ -3,6 +3,8 @@
 import itertools
 import math
 
+import pytest
+
 from oomfuzz.engine.execute import execute, replay
 from oomfuzz.engine.runtime.choices import ChoiceInput, PriorityInput
 from oomfuzz.engine.runtime.machine import Machine, Outcome
@@ -160,3 +162,71 @@ class _PCTWithData:
         value = self.data[self.pos] % n
         self.pos += 1
         return value
+
+
+def _dfs_alone(variant, scenarios, bound):
+    """Each scenario's DFS run to exhaustion in this process: executions and hits per signature."""
+    executions, hits = 0, {}
+    for scenario in scenarios:
+        dfs = BoundedDFS(bound, iterative=False)
+        while dfs.begin():
+            ex = execute(variant, dfs, scenario=scenario)
+            dfs.end(ex.run)
+            executions += 1
+            if ex.finding is not None:
+                hits[ex.finding.signature] = hits.get(ex.finding.signature, 0) + 1
+    return executions, hits
+
+
+def test_dfs_split_across_jobs_runs_the_same_executions():
+    """--jobs: the scenarios split across processes, the same executions run, the passes end
+    where one process's would, and every signature keeps its fewest-preemption input."""
+    from oomfuzz.engine.explore_jobs import all_scenarios, explore_dfs_jobs
+
+    variant = load_variant("seed-3of2")
+    scenarios = [s for s in all_scenarios() if s.other in ("none", "indep") and s.mm == "anon"
+                 and s.sysctl == "default" and s.shape in ("run", "run,run")][:5]
+    alone = [_dfs_alone(variant, scenarios, bound) for bound in range(3)]
+    result = explore_dfs_jobs(variant, jobs=3, preemptions=2, scenarios=scenarios)
+    assert result.exhausted and result.complete_bound == 2
+    assert result.passes == [(0, alone[0][0]), (1, alone[0][0] + alone[1][0]), (2, sum(n for n, _ in alone))]
+    assert result.executions == sum(n for n, _ in alone)
+    expected = {}
+    for _, hits in alone:
+        for sig, n in hits.items():
+            expected[sig] = expected.get(sig, 0) + n
+    assert {sig: f.hits for sig, f in result.findings.items()} == expected
+    assert "memdie_unpaired_exit|exit_oom_victim" in expected  # BZ-03: the split search is not vacuous
+    for f in result.findings.values():
+        again = replay(variant, f.input)
+        assert again.finding.signature == f.signature and again.preemptions == f.preemptions
+
+    budget = explore_dfs_jobs(variant, jobs=2, preemptions=2, scenarios=scenarios, executions=301)
+    assert budget.executions == 301 and not budget.exhausted
+
+
+def test_dfs_jobs_that_die_are_reported_not_waited_for(monkeypatch):
+    import os
+
+    from oomfuzz.engine import explore_jobs
+
+    variant = load_variant("v4.5")
+    real = explore_jobs.execute
+
+    def dies_on_fault(v, strategy, *, scenario):
+        if scenario.shape == "fault":
+            os._exit(7)
+        return real(v, strategy, scenario=scenario)
+
+    monkeypatch.setattr(explore_jobs, "execute", dies_on_fault)
+    with pytest.raises(explore_jobs.JobCrashed, match="exited with code 7"):
+        explore_jobs.explore_dfs_jobs(variant, jobs=2, preemptions=0)
+
+    def raises_on_fault(v, strategy, *, scenario):
+        if scenario.shape == "fault":
+            raise RuntimeError("boot failed")
+        return real(v, strategy, scenario=scenario)
+
+    monkeypatch.setattr(explore_jobs, "execute", raises_on_fault)
+    with pytest.raises(explore_jobs.JobCrashed, match="RuntimeError: boot failed"):
+        explore_jobs.explore_dfs_jobs(variant, jobs=2, preemptions=0)
