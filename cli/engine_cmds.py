@@ -107,8 +107,9 @@ def explore(variant_name: str, strategy: str, seconds: float | None, executions:
         return
     out = Console()
     rate = result.executions / result.seconds if result.seconds else 0.0
-    out.print(f"{result.variant} / {result.strategy}: {result.executions} executions in {result.seconds:.1f} s "
-              f"({rate:.0f}/s){', search space exhausted' if result.exhausted else ''}")
+    jobs_text = f" ({result.jobs} jobs)" if result.jobs > 1 else ""
+    out.print(f"{result.variant} / {result.strategy}{jobs_text}: {result.executions} executions in "
+              f"{result.seconds:.1f} s ({rate:.0f}/s){', search space exhausted' if result.exhausted else ''}")
     if strategy == "dfs":
         out.print(dfs_coverage(result, preemptions, scenario), highlight=False)
     table = Table(title=f"{len(result.findings)} distinct findings")

@@ -67,6 +67,7 @@ class ExploreResult:
     # DFS only: each finished pass, as (bound, executions when it ended). A pass over bound K
     # ran every schedule with at most K preemptions (of the fixed scenario, or of every one).
     passes: list[tuple[int, int]] = field(default_factory=list)
+    jobs: int = 1  # processes the DFS's scenarios were split across
 
     @property
     def complete_bound(self) -> int | None:
@@ -85,6 +86,7 @@ class ExploreResult:
             **({"dfs": {
                 "complete_bound": self.complete_bound,
                 "passes": [{"bound": b, "executions": n} for b, n in self.passes],
+                "jobs": self.jobs,
             }} if self.strategy == "dfs" else {}),
             "engine_errors": [
                 {"input": e.input.hex(), "replay": replay_command(e.variant, e.input), "error": e.run.error}

@@ -127,7 +127,7 @@ def explore_dfs_jobs(
                            name=f"oomfuzz-dfs-{job}", daemon=True)
         proc.start()
         procs.append(proc)
-    result = ExploreResult(variant.NAME, "dfs")
+    result = ExploreResult(variant.NAME, "dfs", jobs=jobs)
     merger = _Merger(variant, result, jobs)
     next_report = start + progress_every
     dead_since: dict[int, float] = {}

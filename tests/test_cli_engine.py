@@ -104,7 +104,7 @@ def test_explore_dfs_says_which_bound_it_finished(tmp_path):
     assert "search space exhausted" in text and "complete up to 2 preemptions: every such schedule of scenario shape=run,run" in text
     data = json.loads(oomfuzz("explore", "--variant", "v4.5", "--strategy", "dfs", "--executions",
                               str(SCENARIOS + 10), "--json").stdout)
-    assert data["dfs"] == {"complete_bound": 0, "passes": [{"bound": 0, "executions": SCENARIOS}]}
+    assert data["dfs"] == {"complete_bound": 0, "passes": [{"bound": 0, "executions": SCENARIOS}], "jobs": 1}
     out = oomfuzz("explore", "--variant", "v4.5", "--strategy", "dfs", "--executions", str(SCENARIOS + 10))
     assert "complete up to 0 preemptions: every such schedule of every scenario ran" in " ".join(out.stdout.split())
     assert "the pass over ≤ 1 did not finish" in " ".join(out.stdout.split())
@@ -116,7 +116,7 @@ def test_explore_dfs_jobs_reports_passes_as_one_process_would():
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["executions"] == SCENARIOS + 10
-    assert data["dfs"] == {"complete_bound": 0, "passes": [{"bound": 0, "executions": SCENARIOS}]}
+    assert data["dfs"] == {"complete_bound": 0, "passes": [{"bound": 0, "executions": SCENARIOS}], "jobs": 2}
     assert [f["known_bug"] for f in data["findings"]] == ["BZ-01"]
 
 

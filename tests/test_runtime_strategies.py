@@ -6,8 +6,8 @@ import math
 import pytest
 
 from oomfuzz.engine.execute import execute, replay
-from oomfuzz.engine.runtime.choices import ChoiceInput, PriorityInput
-from oomfuzz.engine.runtime.machine import Machine, Outcome
+from oomfuzz.engine.runtime.choices import PriorityInput
+from oomfuzz.engine.runtime.machine import Machine
 from oomfuzz.engine.runtime.primitives import preempt_point
 from oomfuzz.engine.runtime.strategies import PCT, TIMER_SLOT, BoundedDFS, Replay
 from oomfuzz.engine.scenario import Scenario
