@@ -1,13 +1,17 @@
 """The bounded DFS over every scenario, split across local processes.
 
 A search from an empty start walks every scenario (2,520 of them) and, for each, every
-schedule within the bound; scenarios share nothing, so they split cleanly. Job ``r`` of ``n``
-takes every n-th scenario in the order the single-process search draws them and runs the same
-passes: every schedule with 0 deviations of each of its scenarios, then every one with at most
-1, and so on. The parent merges what the jobs stream back. A pass over bound K has ended when
-every job has ended it, and only then is it reported, so the guarantee is the single-process
-one: every schedule within K of every scenario ran. It is reported with the executions the
-passes up to it took, summed over the jobs: the number one process reports.
+schedule within the bound; scenarios share nothing, so they split cleanly. The work is the
+single-process search's own sequence of items: the pass over bound 0 of each scenario in the
+order one process draws them, then the pass over ≤ 1 of each, and so on. Jobs take the next
+item from a shared counter as they become free, so a job that drew cheap scenarios does not sit
+idle while another works through expensive ones (scenario costs differ by 30×, and a fixed
+split by index lines up with the dimensions: with two jobs, one would get every
+``oom_kill_allocating_task`` scenario). The parent merges what the jobs stream back. A pass
+over bound K has ended when every scenario's item of it, and of every lower pass, has ended;
+only then is it reported, so the guarantee is the single-process one: every schedule within K
+of every scenario ran. It is reported with the executions of those passes: the number one
+process reports.
 
 The executions are the same as the single-process search's, in another order. What is not
 deterministic is only the bookkeeping that depends on timing: which job reports a signature
@@ -45,22 +49,36 @@ def all_scenarios() -> list[Scenario]:
     return [Scenario(**dict(zip(names, values))) for values in itertools.product(*(v for _, v in DIMENSIONS))]
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Budget:
+    """The campaign's budget, shared by its jobs: a wall-clock deadline (``time.time()``) and
+    a number of executions, counted in ``taken`` (a shared counter) as the jobs start them."""
+
     deadline: float | None
     executions: int | None
+    taken: Any
 
-    def spent(self, done: int) -> bool:
-        if self.executions is not None and done >= self.executions:
+    def take(self) -> bool:
+        """May one more execution start? (It is counted if so.)"""
+        if self.deadline is not None and time.time() >= self.deadline:
+            return False
+        if self.executions is None:
             return True
-        return self.deadline is not None and time.time() >= self.deadline
+        with self.taken.get_lock():
+            if self.taken.value >= self.executions:
+                return False
+            self.taken.value += 1
+            return True
 
 
-def _job(variant: type[Kernel], mine: list[Scenario], job: int, bound: int, budget: _Budget, out: Any) -> None:
-    """One job: the DFS passes over its share of the scenarios, streamed to ``out``."""
+def _job(variant: type[Kernel], scenarios: list[Scenario], job: int, bound: int, budget: _Budget,
+         counter: Any, out: Any) -> None:
+    """One job: takes items (pass, scenario) from ``counter`` until none are left, streaming
+    its progress to ``out``."""
     result = ExploreResult(variant.NAME, "dfs")
     sent = {"executions": 0, "inconclusive": 0, "errors": 0}
     next_report = time.monotonic() + REPORT_EVERY
+    items = (bound + 1) * len(scenarios)
 
     def report(kind: str, **extra: Any) -> None:
         findings = {sig: (f.invariant, f.title, f.known_bug, f.input, f.preemptions, f.steps, f.hits)
@@ -76,21 +94,26 @@ def _job(variant: type[Kernel], mine: list[Scenario], job: int, bound: int, budg
         sent.update(executions=result.executions, inconclusive=result.inconclusive, errors=len(result.engine_errors))
 
     try:
-        for pass_bound in range(bound + 1):
-            for scenario in mine:
-                strategy = BoundedDFS(pass_bound, iterative=False)
-                while strategy.begin():
-                    if budget.spent(result.executions):
-                        report("end", exhausted=False)
-                        return
-                    ex = execute(variant, strategy, scenario=scenario)
-                    strategy.end(ex.run)
-                    record(result, ex)
-                    now = time.monotonic()
-                    if now >= next_report:
-                        report("tick")
-                        next_report = now + REPORT_EVERY
-            report("pass", bound=pass_bound, at=result.executions)
+        while True:
+            with counter.get_lock():
+                item = counter.value
+                counter.value += 1
+            if item >= items:
+                break
+            pass_bound, scenario = divmod(item, len(scenarios))
+            strategy, before = BoundedDFS(pass_bound, iterative=False), result.executions
+            while strategy.begin():
+                if not budget.take():
+                    report("end", exhausted=False)
+                    return
+                ex = execute(variant, strategy, scenario=scenarios[scenario])
+                strategy.end(ex.run)
+                record(result, ex)
+                now = time.monotonic()
+                if now >= next_report:
+                    report("tick")
+                    next_report = now + REPORT_EVERY
+            report("item", bound=pass_bound, executions_of_item=result.executions - before)
         report("end", exhausted=True)
     except KeyboardInterrupt:
         return
@@ -118,17 +141,18 @@ def explore_dfs_jobs(
     scenarios = all_scenarios() if scenarios is None else scenarios
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
+    counter = ctx.Value("q", 0)  # the next item to take: pass * len(scenarios) + scenario
     start = time.perf_counter()
     deadline = None if seconds is None else time.time() + seconds
+    budget = _Budget(deadline, executions, ctx.Value("q", 0))
     procs = []
     for job in range(jobs):
-        share = None if executions is None else executions // jobs + (job < executions % jobs)
-        proc = ctx.Process(target=_job, args=(variant, scenarios[job::jobs], job, preemptions, _Budget(deadline, share), out),
-                           name=f"oomfuzz-dfs-{job}", daemon=True)
+        proc = ctx.Process(target=_job, name=f"oomfuzz-dfs-{job}", daemon=True,
+                           args=(variant, scenarios, job, preemptions, budget, counter, out))
         proc.start()
         procs.append(proc)
     result = ExploreResult(variant.NAME, "dfs", jobs=jobs)
-    merger = _Merger(variant, result, jobs)
+    merger = _Merger(variant, result, jobs, len(scenarios))
     next_report = start + progress_every
     dead_since: dict[int, float] = {}
     try:
@@ -166,12 +190,14 @@ def explore_dfs_jobs(
 class _Merger:
     """Folds the jobs' messages into one ``ExploreResult``."""
 
-    def __init__(self, variant: type[Kernel], result: ExploreResult, jobs: int) -> None:
+    def __init__(self, variant: type[Kernel], result: ExploreResult, jobs: int, scenarios: int) -> None:
         self.variant = variant
         self.result = result
         self.jobs = jobs
+        self.scenarios = scenarios
         self.hits: dict[str, dict[int, int]] = {}  # signature -> job -> hits so far
-        self.pass_ends: dict[int, dict[int, int]] = {}  # bound -> job -> its executions when the pass ended
+        self.items_done: dict[int, int] = {}  # bound -> scenarios whose pass over it ended
+        self.pass_executions: dict[int, int] = {}  # bound -> executions those took
         self.ended: set[int] = set()
         self.exhausted = 0
 
@@ -194,11 +220,14 @@ class _Merger:
             per_job = self.hits.setdefault(sig, {})
             per_job[job] = hits
             entry.hits = sum(per_job.values())
-        if kind == "pass":
-            self.pass_ends.setdefault(body["bound"], {})[job] = body["at"]
+        if kind == "item":
+            bound = body["bound"]
+            self.items_done[bound] = self.items_done.get(bound, 0) + 1
+            self.pass_executions[bound] = self.pass_executions.get(bound, 0) + body["executions_of_item"]
             # Counted as one process would: the executions of every pass up to this one.
-            while len(ends := self.pass_ends.get(len(result.passes), {})) == self.jobs:
-                result.passes.append((len(result.passes), sum(ends.values())))
+            while self.items_done.get(done := len(result.passes), 0) == self.scenarios:
+                total = sum(self.pass_executions[b] for b in range(done + 1))
+                result.passes.append((done, total))
         elif kind == "end":
             self.ended.add(job)
             self.exhausted += bool(body["exhausted"])
