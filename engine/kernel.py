@@ -19,6 +19,7 @@ from .runtime.primitives import Atomic, Mutex, WaitQueue, wake_up
 
 
 CYCLE_AFTER = 8  # changed states at loop heads before the lockup test looks for cycles
+LONG_RUN = 1_000  # steps after which every loop head also looks for a fair repeat of the machine
 
 
 class Kernel:
@@ -71,6 +72,7 @@ class Kernel:
         self._stable_passes: dict[int, int] = {}  # passes since the state last changed
         self._cycle_passes: dict[int, int] = {}  # passes since a loop head last saw a new state
         self._spin_checks: set[Any] = set()  # whole-machine fingerprints where the test fired
+        self._long_states: dict[Any, tuple[int, int]] = {}  # fingerprint -> (step, jiffies) first seen
         m.snapshot = self.snapshot
 
     # -- the execution's view of the kernel ------------------------------------------------------
@@ -150,6 +152,11 @@ class Kernel:
         * Either way, if a timer is pending, spinning lets time pass: the whole machine is
           checked the same way, then the earliest timer fires and the test starts again, so
           a sleeper's wake-ups are part of the cycle once the machine repeats.
+        * Past ``LONG_RUN`` steps, every loop head also fingerprints the whole machine and
+          looks for a fair repeat (``_check_repeat``). Under a schedule that fires timers early
+          and preempts at random, the tests above can fire too rarely to meet the same phase
+          of a long cycle twice (the v4.7 reaper's ten attempts, give-up and re-queue) before
+          the step cap.
         """
         m = self.m
         tid = m.current.tid
@@ -180,8 +187,25 @@ class Kernel:
                 raise Lockup(site)
             if fixed or (cycles and self._all_cycling(self._cycle_passes)):
                 self._check_cycle(site)
+        if len(m.sites) > LONG_RUN:
+            self._check_repeat(site)
         m.yield_cpu()
         yield site
+
+    def _check_repeat(self, site: str) -> None:
+        """A lockup if the whole machine is as it was at an earlier loop head and the way back
+        was fair: every thread that could run meanwhile ran, and if a timer is pending, time
+        passed (its sleeper woke and slept again). That stretch of schedule can then repeat
+        forever, and a kernel scheduler could run it so: nothing ever changes."""
+        m = self.m
+        state = machine_fingerprint(m)
+        seen = self._long_states.setdefault(state, (len(m.sites), m.jiffies))
+        at, jiffies = seen
+        if at == len(m.sites) or (m.sleepers and m.jiffies == jiffies):
+            return
+        ran = {tid for tid, _ in m.sites[at:]}
+        if all(t.tid in ran for t in m.threads if t.state == 0 or t is m.current):
+            raise Lockup(site)
 
     def _check_cycle(self, site: str) -> None:
         """The spinners went round: a lockup if the whole machine repeats, else let time pass."""

@@ -115,3 +115,41 @@ def test_a_wait_nobody_satisfies_is_quiescent():
     wq = WaitQueue(m, "never")
     m.spawn("w", wait_event(wq, lambda: False))
     assert m.run().outcome == Outcome.QUIESCENT
+
+
+class _KeepSpinning:
+    """A strategy that, whenever the spinner yields, runs it again ahead of everyone else."""
+
+    def pick(self, m, decision, n_alt):
+        return 1 if m.alternative(1) is not None and m.alternative(1).role == "spinner" else 0
+
+    def choose(self, n):
+        return 0
+
+
+def test_a_cycle_that_starves_a_runnable_thread_is_no_lockup():
+    """The lockup tests only ever call a cycle a lockup if every thread that could run ran in
+    it: here the spinner's state repeats at every loop head, but the worker that would end its
+    wait never gets the CPU. A kernel scheduler would run it, so the run gets no verdict (the
+    engine's step limit), not a lockup. Given the CPU, the worker ends the spin at once."""
+    from oomfuzz.engine.kernel import LONG_RUN, Kernel
+
+    def run(strategy):
+        m = Machine(strategy, max_steps=3 * LONG_RUN)
+        k = Kernel(m)
+        flag = {"set": False}
+
+        def spinner():
+            while not flag["set"]:
+                yield from k.retry_point("spin")
+
+        def worker():
+            flag["set"] = True
+            yield "set"
+
+        m.spawn("spinner", spinner())
+        m.spawn("worker", worker())
+        return m.run()
+
+    assert run(_KeepSpinning()).outcome == Outcome.STEP_LIMIT
+    assert run(RandomWalk(0)).outcome == Outcome.OK

@@ -200,3 +200,24 @@ def test_reaper_ping_pong_is_a_lockup_on_v4_7_and_v4_8():
 def test_reaper_ping_pong_clean_where_the_reaper_leaves_tif_memdie_alone():
     for name in ("v4.6", "v4.9"):  # 4.6: the fast path wakes no reaper; 4.9: the reaper keeps TIF_MEMDIE
         assert replay(load_variant(name), PING_PONG).status == "ok", name
+
+
+def test_bz12_under_random_schedules_is_a_lockup_not_a_step_cap():
+    """Random schedules fire the reaper's timer early and preempt anywhere, so the loop-head
+    tests rarely meet the same phase of BZ-12's cycle (ten attempts, give-up, re-queue) twice;
+    past LONG_RUN steps every loop head looks for a fair repeat of the whole machine. Before
+    it, 9 of these 700 seeds ran to the step cap on v4.7."""
+    from oomfuzz.engine.kernel import LONG_RUN
+    from oomfuzz.engine.runtime.strategies import RandomWalk
+
+    variant, long_runs = load_variant("v4.7"), 0
+    for seed in range(700):
+        walk = RandomWalk(seed)
+        walk.begin()
+        ex = execute(variant, walk)
+        assert ex.status != "inconclusive", seed
+        if ex.steps > LONG_RUN:
+            long_runs += 1
+            assert ex.finding.known_bug == "BZ-12" and ex.finding.invariant == "unreapable_victim_reselected", seed
+    assert long_runs >= 5
+
