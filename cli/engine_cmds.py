@@ -53,6 +53,13 @@ def replay(variant_name: str, input_text: str, as_json: bool) -> None:
         sys.exit(3)
 
 
+def _pass_progress(result: Any) -> str:
+    if result.pass_scenarios is None:
+        return ""
+    done, total = result.pass_scenarios
+    return f", pass over ≤ {len(result.passes)}: {done} of {total} scenarios done"
+
+
 def dfs_coverage(result: Any, bound: int, scenario: Any) -> str:
     """What a DFS run guarantees: the bounds it finished, over which scenarios."""
     where = f"scenario {scenario.describe()}" if scenario is not None else "every scenario"
@@ -64,6 +71,8 @@ def dfs_coverage(result: Any, bound: int, scenario: Any) -> str:
             f"ran (passes ended: {ends} executions)")
     if done < bound:
         text += f"; the pass over ≤ {done + 1} did not finish"
+        if result.pass_scenarios is not None:
+            text += f" ({result.pass_scenarios[0]} of {result.pass_scenarios[1]} scenarios done)"
     return text
 
 
@@ -96,7 +105,8 @@ def explore(variant_name: str, strategy: str, seconds: float | None, executions:
     progress = None
     if not as_json and console.is_terminal:
         progress = lambda r: console.print(  # noqa: E731
-            f"  {r.executions} executions, {len(r.findings)} findings", end="\r", highlight=False)
+            f"  {r.executions} executions, {len(r.findings)} findings{_pass_progress(r)}", end="\r",
+            highlight=False)
     try:
         result = run_explore(variant, strategy, seconds=seconds, executions=executions, preemptions=preemptions,
                              seed=seed, scenario=scenario, on_progress=progress, jobs=jobs)

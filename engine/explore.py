@@ -15,7 +15,7 @@ from typing import Any, Callable
 from .execute import Execution, execute, replay, replay_command
 from .kernel import Kernel
 from .runtime.strategies import PCT, BoundedDFS, RandomWalk
-from .scenario import Scenario
+from .scenario import DIMENSIONS, Scenario
 
 STRATEGIES = ("random", "pct", "dfs")
 
@@ -68,6 +68,8 @@ class ExploreResult:
     # ran every schedule with at most K preemptions (of the fixed scenario, or of every one).
     passes: list[tuple[int, int]] = field(default_factory=list)
     jobs: int = 1  # processes the DFS's scenarios were split across
+    # DFS over every scenario, while a pass is unfinished: (scenarios whose part of it ended, all).
+    pass_scenarios: tuple[int, int] | None = None
 
     @property
     def complete_bound(self) -> int | None:
@@ -87,6 +89,10 @@ class ExploreResult:
                 "complete_bound": self.complete_bound,
                 "passes": [{"bound": b, "executions": n} for b, n in self.passes],
                 "jobs": self.jobs,
+                "current_pass": None if self.pass_scenarios is None else {
+                    "bound": len(self.passes), "scenarios_done": self.pass_scenarios[0],
+                    "scenarios": self.pass_scenarios[1],
+                },
             }} if self.strategy == "dfs" else {}),
             "engine_errors": [
                 {"input": e.input.hex(), "replay": replay_command(e.variant, e.input), "error": e.run.error}
@@ -184,10 +190,26 @@ def explore(
         record(result, ex)
         if on_progress is not None and now >= next_report:
             result.seconds = now - start
+            result.pass_scenarios = _pass_scenarios(strategy, scenario)
             on_progress(result)
             next_report = now + progress_every
     result.seconds = time.perf_counter() - start
+    if not result.exhausted:
+        result.pass_scenarios = _pass_scenarios(strategy, scenario)
     return result
+
+
+def _pass_scenarios(strategy: Any, scenario: Scenario | None) -> tuple[int, int] | None:
+    """How far a DFS over every scenario is into its current pass: it walks the scenarios in
+    the order of their data choices (the first nodes of its path), so the index of the one it
+    is in is the number whose part of the pass has ended."""
+    if not isinstance(strategy, BoundedDFS) or scenario is not None:
+        return None
+    index, total = 0, 1
+    for (_, options), node in zip(DIMENSIONS, strategy.path + [[0]] * len(DIMENSIONS)):
+        index = index * len(options) + node[0]
+        total *= len(options)
+    return index, total
 
 
 def confirm(variant: type[Kernel], bug: FoundBug) -> bool:

@@ -183,6 +183,8 @@ def explore_dfs_jobs(
             proc.join(timeout=5)
         out.close()
     result.exhausted = merger.exhausted == jobs
+    if result.exhausted:
+        result.pass_scenarios = None
     result.seconds = time.perf_counter() - start
     return result
 
@@ -228,6 +230,7 @@ class _Merger:
             while self.items_done.get(done := len(result.passes), 0) == self.scenarios:
                 total = sum(self.pass_executions[b] for b in range(done + 1))
                 result.passes.append((done, total))
+            result.pass_scenarios = (self.items_done.get(len(result.passes), 0), self.scenarios)
         elif kind == "end":
             self.ended.add(job)
             self.exhausted += bool(body["exhausted"])

@@ -104,10 +104,12 @@ def test_explore_dfs_says_which_bound_it_finished(tmp_path):
     assert "search space exhausted" in text and "complete up to 2 preemptions: every such schedule of scenario shape=run,run" in text
     data = json.loads(oomfuzz("explore", "--variant", "v4.5", "--strategy", "dfs", "--executions",
                               str(SCENARIOS + 10), "--json").stdout)
+    current = data["dfs"].pop("current_pass")
     assert data["dfs"] == {"complete_bound": 0, "passes": [{"bound": 0, "executions": SCENARIOS}], "jobs": 1}
+    assert current["bound"] == 1 and current["scenarios"] == SCENARIOS and 0 <= current["scenarios_done"] < SCENARIOS
     out = oomfuzz("explore", "--variant", "v4.5", "--strategy", "dfs", "--executions", str(SCENARIOS + 10))
     assert "complete up to 0 preemptions: every such schedule of every scenario ran" in " ".join(out.stdout.split())
-    assert "the pass over ≤ 1 did not finish" in " ".join(out.stdout.split())
+    assert f"the pass over ≤ 1 did not finish ({current['scenarios_done']} of {SCENARIOS} scenarios done)" in " ".join(out.stdout.split())
 
 
 def test_explore_dfs_jobs_reports_passes_as_one_process_would():
@@ -116,7 +118,15 @@ def test_explore_dfs_jobs_reports_passes_as_one_process_would():
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["executions"] == SCENARIOS + 10
-    assert data["dfs"] == {"complete_bound": 0, "passes": [{"bound": 0, "executions": SCENARIOS}], "jobs": 2}
+    single = json.loads(oomfuzz("explore", "--variant", "v4.5", "--strategy", "dfs", "--executions",
+                                str(SCENARIOS + 2000), "--json").stdout)["dfs"]
+    data = json.loads(oomfuzz("explore", "--variant", "v4.5", "--strategy", "dfs", "--jobs", "2", "--executions",
+                              str(SCENARIOS + 2000), "--json").stdout)
+    # Which scenarios' parts have ended when a budget cuts depends on how the two jobs ran.
+    current, single_current = data["dfs"].pop("current_pass"), single.pop("current_pass")
+    assert data["dfs"] == {**single, "jobs": 2}
+    assert current["bound"] == single_current["bound"] == 1 and current["scenarios"] == SCENARIOS
+    assert current["scenarios_done"] > 0 and single_current["scenarios_done"] > 0
     assert [f["known_bug"] for f in data["findings"]] == ["BZ-01"]
 
 
