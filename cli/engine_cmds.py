@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..engine.execute import replay as replay_input
-from ..engine.explore import STRATEGIES, explore as run_explore
+from ..engine.explore import STRATEGIES, check_jobs, explore as run_explore
 from ..engine.explore_jobs import JobCrashed
 from ..engine.report import execution_json, render_report
 from ..engine.variants import load_variant, variant_names
@@ -92,11 +92,10 @@ def dfs_coverage(result: Any, bound: int, scenario: Any) -> str:
 def explore(variant_name: str, strategy: str, seconds: float | None, executions: int | None, preemptions: int,
             seed: int, scenario_path: str | None, jobs: int, as_json: bool) -> None:
     """Explore schedules of a variant and report every distinct finding."""
-    if jobs > 1 and strategy != "dfs":
-        raise click.UsageError("--jobs splits the DFS's scenarios; run random or pct campaigns in parallel "
-                               "with `oomfuzz fuzz --jobs`")
-    if jobs > 1 and scenario_path is not None:
-        raise click.UsageError("--jobs splits the DFS's scenarios across processes; --scenario fixes one")
+    try:
+        check_jobs(strategy, scenario_path is not None, jobs)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     variant = variant_or_fail(variant_name)
     scenario = scenario_or_fail(scenario_path)
     if seconds is None and executions is None and strategy != "dfs":

@@ -139,6 +139,16 @@ def record(result: ExploreResult, ex: Execution) -> FoundBug | None:
     return None
 
 
+def check_jobs(strategy_name: str, fixed_scenario: bool, jobs: int) -> None:
+    """Raise ValueError if ``jobs`` processes cannot split this campaign (only a DFS over every
+    scenario splits; random and PCT campaigns run in parallel as ``oomfuzz fuzz --jobs``)."""
+    if jobs > 1 and strategy_name != "dfs":
+        raise ValueError("--jobs splits the DFS's scenarios; run random or pct campaigns in parallel "
+                         "with `oomfuzz fuzz --jobs`")
+    if jobs > 1 and fixed_scenario:
+        raise ValueError("--jobs splits the DFS's scenarios across processes; --scenario fixes one")
+
+
 def explore(
     variant: type[Kernel],
     strategy_name: str,
@@ -157,12 +167,7 @@ def explore(
     ``jobs`` > 1 splits a DFS over every scenario across that many processes
     (``explore_jobs``); the other strategies run in parallel as ``oomfuzz fuzz --jobs``."""
     if jobs > 1:
-        if strategy_name != "dfs":
-            raise ValueError("jobs > 1 splits the DFS's scenarios across processes; random and pct campaigns "
-                             "run in parallel with `oomfuzz fuzz --jobs`")
-        if scenario is not None:
-            raise ValueError("jobs > 1 splits the DFS's scenarios across processes; with a fixed scenario "
-                             "there is one, so run it in one job")
+        check_jobs(strategy_name, scenario is not None, jobs)
         from .explore_jobs import explore_dfs_jobs
 
         return explore_dfs_jobs(variant, jobs=jobs, preemptions=preemptions, seconds=seconds, executions=executions,

@@ -78,13 +78,7 @@ def test_dfs_passes_end_where_each_bound_is_exhausted():
     from oomfuzz.engine.explore import explore
 
     variant, scenario = load_variant("seed-3of2"), Scenario(shape="run,run")
-    alone = []
-    for bound in range(3):
-        dfs, n = BoundedDFS(bound, iterative=False), 0
-        while dfs.begin():
-            dfs.end(execute(variant, dfs, scenario=scenario).run)
-            n += 1
-        alone.append(n)
+    alone = [_dfs_alone(variant, [scenario], bound)[0] for bound in range(3)]
     result = explore(variant, "dfs", preemptions=2, scenario=scenario)
     assert result.exhausted and result.complete_bound == 2
     assert result.passes == [(0, alone[0]), (1, alone[0] + alone[1]), (2, sum(alone))]
