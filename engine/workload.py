@@ -112,7 +112,7 @@ def user_thread(k: Any, behaviour: str) -> Any:
     elif behaviour == "vfork_parent":
         child = tsk.children[0] if tsk.children else None  # gone already: the vfork completed
         if child is not None:
-            yield from wait_event(k.vfork_wait, lambda: not child.vfork_done, killed=k.killed)
+            yield from k.wait_for_vfork_done(child)
     yield from return_to_user(k)
 
 

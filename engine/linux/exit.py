@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..runtime.primitives import down_read, preempt_point, spin_lock, spin_unlock, up_read
-from .sched import PF_EXITING, SIGNAL_GROUP_EXIT, TASK_DEAD, TIF_MEMDIE
+from .sched import PF_EXITING, PF_NOFREEZE, SIGNAL_GROUP_EXIT, TASK_DEAD, TIF_MEMDIE
 
 
 def release_task(k: Any, p: Any) -> None:
@@ -73,7 +73,10 @@ def do_exit(k: Any, code: int) -> Any:
     tsk.exit_state = 1
     k.release_task(tsk)
     # The final schedule: finish_task_switch drops the lazy mm and the last task reference.
+    # PF_NOFREEZE goes with TASK_DEAD: the freezer ignores a dead task, such as a group leader
+    # that stays a zombie until its last thread is released.
     tsk.state = TASK_DEAD
+    tsk.flags |= PF_NOFREEZE
     if tsk.active_mm is not None:
         mm, tsk.active_mm = tsk.active_mm, None
         k.mmdrop(mm)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import invariants as inv
-from ..runtime.primitives import atomic_dec_and_test
+from ..runtime.primitives import atomic_dec_and_test, wait_event
 
 
 def get_task_struct(k: Any, t: Any) -> None:
@@ -74,3 +74,11 @@ def mm_release(k: Any, tsk: Any, mm: Any) -> None:
     if tsk.vfork_done:
         tsk.vfork_done = False
         k.complete_vfork(tsk)
+
+
+def wait_for_vfork_done(k: Any, child: Any) -> Any:
+    """kernel/fork.c:wait_for_vfork_done() @ v4.5: the vfork parent waits (killable) for the
+    child to exec or exit, uncounted by the freezer meanwhile."""
+    k.freezer_do_not_count()
+    yield from wait_event(k.vfork_wait, lambda: not child.vfork_done, killed=k.killed)
+    yield from k.freezer_count()

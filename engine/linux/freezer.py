@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..runtime.primitives import preempt_point
-from .sched import PF_KTHREAD, PF_NOFREEZE, TIF_MEMDIE
+from .sched import PF_FREEZER_SKIP, PF_KTHREAD, PF_NOFREEZE, TIF_MEMDIE
 
 
 def freezing_slow_path(k: Any, p: Any) -> bool:
@@ -52,8 +52,9 @@ def try_to_freeze(k: Any) -> Any:
 
 
 def freeze_task(k: Any, p: Any) -> bool:
-    """kernel/freezer.c:freeze_task() @ v4.5: ask p to freeze; False if it need not or is."""
-    if not k.freezing(p) or p.frozen:
+    """kernel/freezer.c:freeze_task() @ v4.5: ask p to freeze; False if it need not, is frozen
+    already, or is left uncounted (freezer_do_not_count)."""
+    if k.freezer_should_skip(p) or not k.freezing(p) or p.frozen:
         return False
     k.signal_wake_up(p)  # fake_signal_wake_up
     return True
@@ -63,3 +64,21 @@ def __thaw_task(k: Any, p: Any) -> None:
     """kernel/freezer.c:__thaw_task() @ v4.5: wake a frozen task; it re-checks freezing()."""
     if p.frozen and p.thread is not None and p.thread.state == 1 and p.thread.waiting_on == "refrigerator":
         k.m.wake(p.thread)
+
+
+def freezer_do_not_count(k: Any) -> None:
+    """include/linux/freezer.h:freezer_do_not_count() @ v4.5: the freezer may leave current
+    uncounted while it sleeps (it freezes as soon as it wakes, in freezer_count)."""
+    k.current.flags |= PF_FREEZER_SKIP
+
+
+def freezer_count(k: Any) -> Any:
+    """include/linux/freezer.h:freezer_count() @ v4.5: count current again, and freeze now if
+    a freeze began while it slept."""
+    k.current.flags &= ~PF_FREEZER_SKIP
+    yield from k.try_to_freeze()
+
+
+def freezer_should_skip(k: Any, p: Any) -> bool:
+    """include/linux/freezer.h:freezer_should_skip() @ v4.5"""
+    return bool(p.flags & PF_FREEZER_SKIP)

@@ -1,8 +1,4 @@
-"""kernel/power/process.c @ v4.5: freeze_processes / thaw_processes and the OOM killer.
-
-# MODEL: the freezer's 20 s timeout is scaled to a few polls one tick apart; what matters to
-# the OOM protocol is that it gives up on tasks that never freeze.
-"""
+"""kernel/power/process.c @ v4.5: freeze_processes / thaw_processes and the OOM killer."""
 
 from __future__ import annotations
 
@@ -10,22 +6,36 @@ from typing import Any
 
 from ..runtime.primitives import schedule_timeout
 
-FREEZE_POLLS = 4
+# freeze_timeout_msecs (20 s) in ticks of HZ = 100: the freezer outwaits the reaper's ten
+# HZ/10 attempts (1 s) twenty times over, as in the kernel.
+FREEZE_TIMEOUT = 2_000
 
 
 def try_to_freeze_tasks(k: Any, user_only: bool) -> Any:
-    """kernel/power/process.c:try_to_freeze_tasks() @ v4.5: 0, or -EBUSY if some never froze."""
+    """kernel/power/process.c:try_to_freeze_tasks() @ v4.5: 0, or -EBUSY if some never froze.
+
+    # MODEL: the kernel polls every 1 to 8 ms until the timeout; here the sleep between polls
+    # starts at one tick and grows fourfold, so the 20 s wait costs 8 polls, not 2,000 (at
+    # ticks 0, 1, 5, 21, 85, 341, 1365 and 5461: one after the reaper's ten attempts, one
+    # past the timeout). A schedule can still fire the freezer's timer early, so a poll can
+    # happen at any moment.
+    """
     current = k.current
-    for _ in range(FREEZE_POLLS):
+    end_time = k.m.jiffies + FREEZE_TIMEOUT
+    sleep = 1
+    while True:
         todo = 0
         for p in list(k.tasks):
             if p is current or not k.freeze_task(p):
                 continue
-            todo += 1
+            if not k.freezer_should_skip(p):  # (freezer_do_not_count may race with the walk)
+                todo += 1
         if not todo:
             return 0
-        yield from schedule_timeout(k.m, 1, "try_to_freeze_tasks:usleep")
-    return -16
+        if k.m.jiffies > end_time:
+            return -16
+        yield from schedule_timeout(k.m, sleep, "try_to_freeze_tasks:usleep")
+        sleep *= 4
 
 
 def freeze_processes(k: Any) -> Any:

@@ -18,6 +18,7 @@ PF_MEMALLOC = 0x800
 PF_NOFREEZE = 0x8000
 PF_FROZEN = 0x10000
 PF_KTHREAD = 0x200000
+PF_FREEZER_SKIP = 0x40000000
 # thread_info flags
 TIF_MEMDIE = 0x1
 # signal_struct::flags

@@ -24,7 +24,7 @@ What changes against v4.8:
 from .. import invariants as inv
 from ..linux.mm_types import MMF_OOM_SKIP, MMF_UNSTABLE
 from ..linux.oom_kill import ABORT
-from ..linux.power_process import FREEZE_POLLS
+from ..linux.power_process import FREEZE_TIMEOUT
 from ..linux.sched import (
     OOM_SCORE_ADJ_MIN, PF_KTHREAD, TIF_MEMDIE, is_global_init, same_thread_group, thread_group_leader,
 )
@@ -47,8 +47,8 @@ ATTRIBUTES = {"OOM_HIDE_FLAGS": MMF_OOM_SKIP}
 REUSE = (_v4_5_exit_mm, _v4_5_exit_oom_victim)
 HZ = 100
 MAX_OOM_REAP_RETRIES = 10
-# freeze_timeout_msecs, in the model's scaled time: the freezer gives up after FREEZE_POLLS ticks
-OOM_DISABLE_TIMEOUT = FREEZE_POLLS
+# freeze_timeout_msecs: oom_killer_disable waits as long as the freezer polls
+OOM_DISABLE_TIMEOUT = FREEZE_TIMEOUT
 
 
 # ------------------------------------------------------------------------------------------------
@@ -219,12 +219,10 @@ def oom_killer_disable(k, timeout):
     ``timeout`` for every victim; on a timeout re-enable the OOM killer and fail.
 
     # MODEL: the wait is wait_event_interruptible_timeout; the freezer is never signalled
-    # while it waits there, so only the timeout ends it early. mutex_lock_killable is the
-    # plain lock followed by a fatal-signal test.
+    # while it waits there, so only the timeout ends it early.
     """
-    yield from mutex_lock(k.oom_lock)
-    if k.killed():
-        yield from mutex_unlock(k.oom_lock)
+    locked = yield from mutex_lock(k.oom_lock, k.killed)  # mutex_lock_killable, as since v4.6-rc1
+    if not locked:
         return False
     k.oom_killer_disabled = True
     yield from mutex_unlock(k.oom_lock)
