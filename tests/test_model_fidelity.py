@@ -6,6 +6,9 @@
   (freezer_do_not_count / freezer_count);
 - kernel/power/process.c:try_to_freeze_tasks waits freeze_timeout_msecs (20 s), twenty times
   the reaper's ten HZ/10 attempts;
+- the posted reaper (mmotm-2016-01, and the seed patch on top of it) forbids the reap when a
+  kernel thread inside use_mm or an OOM_SCORE_ADJ_MIN process shares the mm, but not for
+  global init;
 - v4.9's oom_killer_disable takes a free oom_lock even when the caller was killed
   (mutex_lock_killable).
 """
@@ -14,9 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from oomfuzz.engine.execute import execute
 from oomfuzz.engine.linux.power_process import FREEZE_TIMEOUT
-from oomfuzz.engine.linux.sched import PF_FREEZER_SKIP, PF_NOFREEZE
+from oomfuzz.engine.linux.sched import OOM_SCORE_ADJ_MIN, PF_FREEZER_SKIP, PF_KTHREAD, PF_NOFREEZE
 from oomfuzz.engine.runtime.choices import join_input
 from oomfuzz.engine.runtime.machine import Machine
 from oomfuzz.engine.runtime.strategies import Replay
@@ -114,6 +119,39 @@ def test_the_freezer_outwaits_the_reaper() -> None:
     assert gave_up_at and gave_up_at[0] > FREEZE_TIMEOUT
     assert len(reaper_sleeps) == 10 and reaper_sleeps[-1].step < polls[-1].step
     assert ex.finding is not None and ex.finding.known_bug == "BZ-12"
+
+
+@pytest.mark.parametrize("variant", ["mmotm-2016-01", "seed-3of2"])
+def test_the_posted_reaper_spares_an_mm_a_kthread_or_an_unkillable_process_uses(variant: str) -> None:
+    k, m = booted(variant, Scenario(shape="run", other="clone_vm", drivers="alloc,kthread"))
+    victim = next(t for t in k.tasks if t.role == "victim")
+    sharer = next(t for t in k.tasks if t.role == "sharer")
+    kthread = next(t for t in k.tasks if t.role == "kthread")
+    mm = victim.mm
+    m.current = next(t for t in m.threads if t.role == "allocator")
+    assert kthread.flags & PF_KTHREAD and sharer.mm is mm
+    assert drive(k.oom_kill_sharers(victim, mm)) is True and sharer.sigkill  # killed, reapable
+
+    sharer.sigkill = False
+    sharer.signal.flags = 0
+    kthread.mm = mm  # inside use_mm(mm)
+    assert drive(k.oom_kill_sharers(victim, mm)) is False and sharer.sigkill
+    kthread.mm = None
+
+    sharer.signal.oom_score_adj = OOM_SCORE_ADJ_MIN
+    sharer.sigkill = False
+    sharer.signal.flags = 0
+    assert drive(k.oom_kill_sharers(victim, mm)) is False and not sharer.sigkill
+
+
+def test_the_posted_reaper_still_reaps_under_global_init() -> None:
+    # Tetsuo's report on the posting (2016-01-07): init is skipped without touching
+    # can_oom_reap; the v5 posting and 4.6 forbid the reap instead.
+    for variant, reapable in (("mmotm-2016-01", True), ("v4.6-rc1", False)):
+        k, m = booted(variant, Scenario(shape="run", other="init_shares", drivers="alloc"))
+        victim = next(t for t in k.tasks if t.role == "victim")
+        m.current = next(t for t in m.threads if t.role == "allocator")
+        assert drive(k.oom_kill_sharers(victim, victim.mm)) is reapable, variant
 
 
 def test_v4_9_oom_killer_disable_takes_a_free_lock_even_when_killed() -> None:

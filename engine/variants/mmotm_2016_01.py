@@ -7,7 +7,15 @@ request made while the slot is busy is dropped. The reaper never touches TIF_MEM
 
 from ..invariants import check_mm_alive
 from ..linux.mm_types import VM_HUGETLB, VM_LOCKED, VM_SHARED
-from ..linux.sched import OOM_SCORE_ADJ_MIN, PF_KTHREAD, signal_struct, task_struct, same_thread_group, thread_group_leader
+from ..linux.sched import (
+    OOM_SCORE_ADJ_MIN,
+    PF_KTHREAD,
+    is_global_init,
+    same_thread_group,
+    signal_struct,
+    task_struct,
+    thread_group_leader,
+)
 from ..runtime.primitives import (
     WaitQueue, atomic_inc_not_zero, cmpxchg, down_read_trylock, schedule_timeout,
     up_read, wait_event, wake_up, write_once,
@@ -137,16 +145,18 @@ def wake_oom_reaper(k, tsk, mm):
 def oom_kill_sharers(k, victim, mm):
     """The sharer loop of mm/oom_kill.c:oom_kill_process() @ mmotm-2016-01: can_oom_reap.
 
-    An OOM_SCORE_ADJ_MIN process sharing the mm is neither killed nor may its memory be reaped.
+    Global init is skipped as before, without touching can_oom_reap (the v5 posting fixed
+    that, after Tetsuo's report of 2016-01-07). A kernel thread inside use_mm of the mm, or an
+    OOM_SCORE_ADJ_MIN process, is neither killed nor may the mm be reaped under it.
     """
     can_oom_reap = True
     k.rcu_read_lock()
     for p in list(k.tasks):
-        if not thread_group_leader(p) or p.mm is not mm:
+        if not thread_group_leader(p) or not k.process_shares_mm(p, mm):
             continue
-        if same_thread_group(p, victim) or p.flags & PF_KTHREAD:
+        if same_thread_group(p, victim) or is_global_init(p):
             continue
-        if p.signal.oom_score_adj == OOM_SCORE_ADJ_MIN:
+        if p.flags & PF_KTHREAD or p.signal.oom_score_adj == OOM_SCORE_ADJ_MIN:
             can_oom_reap = False
             continue
         yield from k.do_send_sig_info(p)
