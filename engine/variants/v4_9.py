@@ -47,7 +47,7 @@ ATTRIBUTES = {"OOM_HIDE_FLAGS": MMF_OOM_SKIP}
 REUSE = (_v4_5_exit_mm, _v4_5_exit_oom_victim)
 HZ = 100
 MAX_OOM_REAP_RETRIES = 10
-# freeze_timeout_msecs: oom_killer_disable waits as long as the freezer polls
+# freeze_timeout_msecs: oom_killer_disable waits as long as the freezer polls (# MODEL: scaled)
 OOM_DISABLE_TIMEOUT = FREEZE_TIMEOUT
 
 
