@@ -89,5 +89,11 @@ class mm_struct:
 
 
 def get_mm_rss(mm: mm_struct) -> int:
-    """include/linux/mm.h:get_mm_rss() @ v4.5: resident pages of all mappings."""
+    """include/linux/mm.h:get_mm_rss() @ v4.5: resident pages of all mappings.
+
+    # MODEL: the kernel's counters (file, anon, shmem) leave hugetlb pages out. They are
+    # counted here so that the victim of ``mm=hugetlb`` (one anon page, two hugetlb) is still
+    # the biggest process, as a victim with more anon memory beside its hugetlb pages would
+    # be; what the reaper can free (``mapped_pages``) still leaves hugetlb out.
+    """
     return sum(v.pages for v in mm.mmap)

@@ -272,7 +272,8 @@ def oom_kill_sharers(k: Any, victim: Any, mm: Any) -> Any:
 
 
 def wake_oom_reaper(k: Any, tsk: Any, mm: Any) -> Any:
-    """The !CONFIG_MMU stub of mm/oom_kill.c:wake_oom_reaper(): v4.5 has no reaper.
+    """No kernel function at v4.5 (there is no reaper yet): the hook oom_kill_process calls
+    where later versions wake the reaper; here it does nothing.
 
     # MODEL: every variant's wake_oom_reaper takes the victim and its mm; the posted reaper
     # (mmotm-2016-01) queues the mm, later versions the task.

@@ -28,8 +28,13 @@ def __alloc_pages_may_oom(k: Any, pages: int) -> Any:
     """mm/page_alloc.c:__alloc_pages_may_oom() @ v4.5: returns (page, did_some_progress).
 
     If somebody else holds oom_lock, they are making progress for us: sleep a tick and retry.
-    Under oom_lock, one more allocation attempt with the high watermark catches a parallel
-    kill's freed memory before the OOM killer is invoked.
+    Under oom_lock, one more allocation attempt catches a parallel kill's freed memory before
+    the OOM killer is invoked.
+
+    # MODEL: the kernel makes that last attempt against the high watermark (only a parallel
+    # kill's worth of freed memory passes it); the one watermark here is the min one, so
+    # memory that came back above min but below high stops this OOM kill where the kernel
+    # would go on and kill.
     """
     current = k.current
     got = yield from mutex_trylock(k.oom_lock)
