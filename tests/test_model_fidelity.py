@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +30,9 @@ from oomfuzz.engine.runtime.strategies import Replay
 from oomfuzz.engine.scenario import Scenario
 from oomfuzz.engine.variants import load_variant
 from oomfuzz.engine.workload import boot
+
+sys.path.insert(0, str(Path(__file__).parent))
+from model_lookup import task  # noqa: E402
 
 
 def default_input(scenario: Scenario) -> bytes:
@@ -58,7 +63,7 @@ def test_a_zombie_leader_does_not_hold_up_the_freezer() -> None:
     # the zombie as "not frozen yet" made the freezer fail instead, every time.
     ex = execute(load_variant("v4.8"), Replay(bytes.fromhex("050200020301")))
     assert ex.finding is not None and ex.finding.known_bug == "BZ-05"
-    leader = next(t for t in ex.kernel.all_tasks if t.role == "victim")
+    leader = task(ex, "victim")
     assert leader.exit_state and leader in ex.kernel.tasks and leader.flags & PF_NOFREEZE
 
 

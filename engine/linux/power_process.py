@@ -28,10 +28,12 @@ def try_to_freeze_tasks(k: Any, user_only: bool) -> Any:
     while True:
         todo = 0
         for p in list(k.tasks):
+            # freeze_task is False for a task left uncounted (freezer_do_not_count); the kernel
+            # tests it again here for a task that sets it during the walk, which this atomic
+            # walk cannot see.
             if p is current or not k.freeze_task(p):
                 continue
-            if not k.freezer_should_skip(p):  # (freezer_do_not_count may race with the walk)
-                todo += 1
+            todo += 1
         if not todo:
             return 0
         if k.m.jiffies > end_time:
