@@ -1,6 +1,6 @@
 """The bounded DFS over every scenario, split across local processes.
 
-A search from an empty start walks every scenario (2,520 of them) and, for each, every
+A search from an empty start walks every scenario (3,150 of them) and, for each, every
 schedule within the bound; scenarios share nothing, so they split cleanly. The work is the
 single-process search's own sequence of items: the pass over bound 0 of each scenario in the
 order one process draws them, then the pass over ≤ 1 of each, and so on. Jobs take the next

@@ -15,7 +15,10 @@ bounded search can enumerate them all:
   ``exit_mmap`` can free anything (BZ-10's first form: the reaper, when its pin is the last;
   the first process is then the later victim that needs the reaper);
 * ``drivers``: who allocates and what else runs (a second allocator, the PM freezer, a kernel
-  thread that borrows the victim's mm);
+  thread that borrows the victim's mm); ``kalloc,freezer`` makes the allocator a kernel thread
+  (a kworker's GFP_KERNEL allocation: no mm, never an OOM victim, and left running by the
+  user-space phase of a suspend, which is all of it that comes before ``oom_killer_disable``)
+  while the PM freezer runs;
 * ``mm``: the victim mm's mappings (plain anon, an mlocked or hugetlb part the reaper must
   skip, AIO in flight so that teardown blocks: until memory is free again, or for a while);
 * ``sysctl``: oom_kill_allocating_task.
@@ -43,7 +46,7 @@ SHAPES: dict[str, tuple[str, ...]] = {
 # appended value leaves every existing input's scenario what it was.
 OTHERS = ("none", "indep", "clone_vm", "vfork", "clone_vm_unkillable", "init_shares", "alloc_child", "indep_big",
           "indep_aio")
-DRIVERS = ("alloc", "alloc,alloc", "alloc,freezer", "alloc,kthread")
+DRIVERS = ("alloc", "alloc,alloc", "alloc,freezer", "alloc,kthread", "kalloc,freezer")
 MMS = ("anon", "mlocked", "hugetlb", "aio", "aio_slow")
 SYSCTLS = ("default", "kill_allocating_task")
 
