@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from oomfuzz.engine.execute import MAX_STEPS, classify, known_bug_of, replay
+from oomfuzz.engine.linux.sched import PF_KTHREAD
 from oomfuzz.engine.explore import explore
 from oomfuzz.engine.runtime.machine import Machine, Outcome
 from oomfuzz.engine.runtime.strategies import Replay
@@ -219,3 +220,83 @@ def test_bz10_sync_form_clean_on_v4_7():
     result = explore(load_variant("v4.7"), "dfs", preemptions=2, scenario=BZ10_SCENARIO)
     assert result.exhausted and result.executions > 1000  # the search really branched
     assert not any(sig.startswith("oom_reaper_stalled") for sig in result.findings), sorted(result.findings)
+
+
+# BZ-10, first form, with a kernel thread allocating during a suspend (drivers=kalloc,freezer):
+# the leader exits, the mmap thread (holding mmap_sem for write) OOM-kills itself; the reaper
+# pins victim_mm, fails the trylock and is held there (the one preemption) while the mmap thread
+# exits: its mmput is not the last, the reaper's is, and that __mmput waits in exit_aio for
+# memory. The kernel thread's next OOM kills the freezer process, which is queued behind the
+# blocked reaper and never reaped. Found by BoundedDFS(1) on BZ10_KALLOC_SCENARIO.
+BZ10_KALLOC_SCENARIO = Scenario(shape="exit,mmap", drivers="kalloc,freezer", mm="aio")
+BZ10_KALLOC_INPUT = {
+    "v4.6-rc1": bytes.fromhex("0502000403003b02"),
+    "v4.6": bytes.fromhex("0502000403003c02"),  # one more scheduling point: the head read
+}
+
+
+def test_bz10_with_a_kernel_thread_allocating_during_suspend():
+    for name, raw in BZ10_KALLOC_INPUT.items():
+        ex = replay(load_variant(name), raw)
+        k = ex.kernel
+        assert ex.scenario == BZ10_KALLOC_SCENARIO and ex.input == raw and ex.preemptions == 1
+        assert ex.finding is not None, name
+        assert (ex.finding.invariant, ex.finding.known_bug) == ("oom_reaper_stalled", "BZ-10")
+        assert k.oom_reaper_th.thread.waiting_on is k.memory_wait
+        victim_mm = mm(ex, "victim_mm")
+        assert victim_mm.mm_users.counter == 0 and victim_mm.ghost_teardown_waits_memory
+        assert task(ex, "sibling").ghost_exit_mm_done  # the mmap thread's mmput was not the last
+        # The later victim is the freezer process: queued, never popped, its mm never reaped.
+        freezer = task(ex, "freezer")
+        assert freezer.tif & 0x1 and k.oom_reaper_list is freezer
+        assert not freezer.mm.ghost_reaped
+        allocator = task(ex, "allocator")
+        assert allocator.flags & PF_KTHREAD and allocator.mm is None
+
+
+def test_bz10_kalloc_scenario_found_by_dfs_and_clean_on_v4_7():
+    """One deviation reaches it on both 4.6 kernels; v4.7's mmput_async never stalls the reaper."""
+    for name in BZ10_KALLOC_INPUT:
+        result = explore(load_variant(name), "dfs", preemptions=1, scenario=BZ10_KALLOC_SCENARIO)
+        assert result.exhausted
+        assert any(f.known_bug == "BZ-10" for f in result.findings.values()), (name, sorted(result.findings))
+    result = explore(load_variant("v4.7"), "dfs", preemptions=1, scenario=BZ10_KALLOC_SCENARIO)
+    assert result.exhausted and result.executions > 300
+    assert not any(sig.startswith("oom_reaper_stalled") for sig in result.findings), sorted(result.findings)
+
+
+# BZ-05 with a kernel thread allocating during a suspend: the reaper clears the faulting
+# victim's TIF_MEMDIE while it is still in the fault, and the victim's last mmput then waits in
+# exit_aio for slow I/O. The kernel thread's next OOM kills the freezer process; the reaper
+# unmaps it and is held before exit_oom_victim while the freezer, TIF_MEMDIE itself, polls
+# (freezing_slow_path tests current's TIF_MEMDIE before v4.8: nobody needs freezing); then the
+# reaper's exit_oom_victim drops the count to 0 and oom_killer_disable returns. Found by
+# BoundedDFS(2) on BZ05_KALLOC_SCENARIO (none with one deviation).
+BZ05_KALLOC_SCENARIO = Scenario(shape="fault", other="clone_vm", drivers="kalloc,freezer", mm="aio_slow")
+BZ05_KALLOC_INPUT = {
+    "v4.6-rc1": bytes.fromhex("0504020404005e000000"),
+    "v4.6": bytes.fromhex("05040204040060000000"),
+}
+
+
+def test_bz05_with_a_kernel_thread_allocating_during_suspend():
+    for name, raw in BZ05_KALLOC_INPUT.items():
+        ex = replay(load_variant(name), raw)
+        k = ex.kernel
+        assert ex.scenario == BZ05_KALLOC_SCENARIO and ex.input == raw and ex.preemptions == 2
+        assert ex.finding is not None, name
+        assert (ex.finding.invariant, ex.finding.known_bug) == ("oom_killer_disable_early", "BZ-05")
+        assert ex.finding.roles == ("victim", "freezer")
+        victim = task(ex, "victim")
+        assert victim.ghost_victim and not victim.ghost_exit_mm_done and not victim.frozen
+        assert victim.mm is None and mm(ex, "victim_mm").mm_users.counter == 0  # in exit_aio
+        assert not victim.tif & 0x1  # the reaper cleared it, not the victim
+        freezer = task(ex, "freezer")
+        assert freezer.ghost_victim and k.oom_killer_disabled and k.oom_victims.counter == 0
+
+
+def test_bz05_kalloc_scenario_clean_on_v4_9():
+    """v4.9's reaper never clears TIF_MEMDIE: no schedule with two deviations returns early."""
+    result = explore(load_variant("v4.9"), "dfs", preemptions=2, scenario=BZ05_KALLOC_SCENARIO)
+    assert result.exhausted and result.executions > 10_000
+    assert not any(sig.startswith("oom_killer_disable_early") for sig in result.findings), sorted(result.findings)
