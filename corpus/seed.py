@@ -190,8 +190,13 @@ def scenario_for(episode: Episode, file_events: Sequence[Event] = ()) -> tuple[S
     other = _other_for(episode, kills, notes)
     drivers = "alloc"
     if any(e.kind is _K.OOM_DISABLED for e in file_events):
-        drivers = "alloc,freezer"
-        notes.append("drivers alloc,freezer: 'OOM killer disabled' (the PM freezer) in the log")
+        if _is_kernel_thread(episode.invoker_comm):
+            drivers = "kalloc,freezer"
+            notes.append(f"drivers kalloc,freezer: the kernel thread {episode.invoker_comm} invoked the OOM "
+                         "killer and 'OOM killer disabled' (the PM freezer) is in the log")
+        else:
+            drivers = "alloc,freezer"
+            notes.append("drivers alloc,freezer: 'OOM killer disabled' (the PM freezer) in the log")
     sysctl = "default"
     reasons = " ".join(str(e.fields.get("reason", "")) for e in kills).lower()
     if "oom_kill_allocating_task" in reasons:
@@ -203,6 +208,14 @@ def scenario_for(episode: Episode, file_events: Sequence[Event] = ()) -> tuple[S
         sysctl = "kill_allocating_task"
         notes.append("sysctl kill_allocating_task: memcg OOM killed the allocating task")
     return Scenario(shape=shape, other=other, drivers=drivers, mm="anon", sysctl=sysctl), notes
+
+
+# Kernel threads that allocate and can invoke the OOM killer; their comm names them.
+_KTHREAD_COMMS = ("kworker/", "kswapd", "kcompactd", "khugepaged", "kthreadd", "jbd2/", "kblockd")
+
+
+def _is_kernel_thread(comm: str | None) -> bool:
+    return comm is not None and comm.startswith(_KTHREAD_COMMS)
 
 
 def _other_for(episode: Episode, kills: list[Event], notes: list[str]) -> str:

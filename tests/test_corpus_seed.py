@@ -202,3 +202,21 @@ def test_entries_land_in_postgresql(scratch_postgres) -> None:  # noqa: F811
     assert json.loads(result.output)["files"][0]["entries_added"] == 1
     ((variant, source, detail, _),) = _entries(url)
     assert (variant, source, detail) == ("v4.6", "trace", "<stdin>:episode 0")
+
+
+SUSPEND_LOG = """[  100.000000] {invoker} invoked oom-killer: gfp_mask=0x24000c0, order=0, oom_score_adj=0
+[  100.000100] CPU: 1 PID: 123 Comm: {invoker} Not tainted 4.6.0 #1
+[  100.000200] Out of memory: Kill process 456 (memhog) score 900 or sacrifice child
+[  100.000300] Killed process 456 (memhog) total-vm:100kB, anon-rss:50kB, file-rss:0kB
+[  100.100000] OOM killer disabled.
+"""
+
+
+@pytest.mark.parametrize(("invoker", "drivers"), [("kworker/u8:2", "kalloc,freezer"), ("memhog", "alloc,freezer")])
+def test_a_kernel_thread_invoking_the_oom_killer_during_suspend_maps_to_kalloc(invoker: str, drivers: str) -> None:
+    parsed = parse_text(SUSPEND_LOG.format(invoker=invoker), source="suspend.txt")
+    side = [e for e in parsed.events if e.kind.value in ("oom_disabled", "oom_enabled")]
+    scenario, notes = scenario_for(parsed.episodes[0], side)
+    assert scenario.drivers == drivers
+    assert any(note.startswith(f"drivers {drivers}") for note in notes)
+    assert scenario_for(parsed.episodes[0])[0].drivers == "alloc"  # no freezer line: no freezer
