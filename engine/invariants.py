@@ -30,7 +30,8 @@ TITLES: dict[str, str] = {
     "oom_livelock_victim_stuck": "OOM livelock: a stuck exiting/TIF_MEMDIE task blocks every OOM kill",
     "memdie_stuck_after_reap": "TIF_MEMDIE stuck after a successful reap: OOM killer blocked forever",
     "victim_remarked_after_reap": "OOM ping-pong: the reaper clears TIF_MEMDIE, the OOM killer marks the same task again, forever",
-    "victim_never_reaped": "OOM victim never reaped (reaper request dropped): lockup",
+    "victim_never_reaped": "OOM victim never handed to the oom_reaper: lockup",
+    "reap_request_dropped": "OOM victim never reaped: its oom_reaper request was dropped (slot busy)",
     "oom_reaper_stalled": "oom_reaper blocked in mm teardown: later victims never reaped",
     "unreapable_victim_reselected": "unreapable OOM victim selected again and again: no other victim ever chosen",
     "oom_deadlock": "deadlock: OOM path threads blocked forever",
@@ -238,13 +239,20 @@ def _victim_mm(p: Any) -> Any:
 
 
 def victim_never_reaped(k: Any, outcome: Outcome) -> Violation | None:
-    """Every TIF_MEMDIE victim whose mm the reaper could unmap is eventually handed to it."""
+    """Every TIF_MEMDIE victim whose mm the reaper could unmap is eventually handed to it.
+
+    Two causes, two ids: the request was made and dropped (the single slot of the 2016
+    postings was busy: ``reap_request_dropped``, BZ-04), or none was ever made (``can_oom_reap``
+    was false at kill time, say, and the reason went away: ``victim_never_reaped``).
+    """
     if getattr(k, "oom_reaper_th", None) is None or not _waiting_allocators(k):
         return None
     for p in _memdie(k):
         mm = _victim_mm(p)
         if mm is not None and not mm.ghost_reaped and not mm.ghost_reap_queued and not p.ghost_exiting_user:
             if mm.mapped_pages() and k.reapable(p, mm):
+                if mm.ghost_reap_dropped:
+                    return fail("reap_request_dropped", f"{p.role} holds TIF_MEMDIE; its reaper request was dropped", p)
                 return fail("victim_never_reaped", f"{p.role} holds TIF_MEMDIE and was never queued", p)
     return None
 

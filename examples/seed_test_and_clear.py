@@ -11,7 +11,7 @@ from oomfuzz.engine.runtime.primitives import atomic_dec_return, wake_up
 NAME = "seed-3of2+test_and_clear"
 PARENT = "seed-3of2"
 SUMMARY = "seed-3of2 with exit_oom_victim(tsk) starting with test_and_clear_tsk_thread_flag"
-KNOWN_BUGS = {"BZ-04": ("victim_never_reaped",)}
+KNOWN_BUGS = {"BZ-04": ("reap_request_dropped",)}
 
 
 def exit_oom_victim(k, tsk):

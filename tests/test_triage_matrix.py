@@ -87,7 +87,7 @@ def test_replay_and_list(db):
     rows = json.loads(oomfuzz("triage", "list", "--db", url, "--json", "--sort", "preemptions").stdout)["findings"]
     assert {r["known_bug"] for r in rows} == {"BZ-03", "BZ-04", "BZ-07"}
     assert [r["preemptions"] for r in rows] == sorted(r["preemptions"] for r in rows)
-    plain = oomfuzz("triage", "list", "--db", url, "--invariant", "victim_never_reaped")
+    plain = oomfuzz("triage", "list", "--db", url, "--invariant", "reap_request_dropped")
     assert plain.returncode == 0 and "BZ-04" in plain.stdout and "BZ-03" not in plain.stdout
     assert "│" not in plain.stdout and "┃" not in plain.stdout  # piped: plain text, no box drawing
 

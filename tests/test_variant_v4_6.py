@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from oomfuzz.engine.execute import MAX_STEPS, classify, known_bug_of, replay
 from oomfuzz.engine.linux.sched import PF_KTHREAD
@@ -235,13 +236,19 @@ BZ10_KALLOC_INPUT = {
 }
 
 
+def pinned_finding(name: str, raw: bytes, scenario: Scenario, preemptions: int, invariant: str, bug: str) -> Any:
+    """Replay a pinned input: its scenario, its deviation count and the listed bug it shows."""
+    ex = replay(load_variant(name), raw)
+    assert ex.scenario == scenario and ex.input == raw and ex.preemptions == preemptions
+    assert ex.finding is not None, name
+    assert (ex.finding.invariant, ex.finding.known_bug) == (invariant, bug)
+    return ex
+
+
 def test_bz10_with_a_kernel_thread_allocating_during_suspend():
     for name, raw in BZ10_KALLOC_INPUT.items():
-        ex = replay(load_variant(name), raw)
+        ex = pinned_finding(name, raw, BZ10_KALLOC_SCENARIO, 1, "oom_reaper_stalled", "BZ-10")
         k = ex.kernel
-        assert ex.scenario == BZ10_KALLOC_SCENARIO and ex.input == raw and ex.preemptions == 1
-        assert ex.finding is not None, name
-        assert (ex.finding.invariant, ex.finding.known_bug) == ("oom_reaper_stalled", "BZ-10")
         assert k.oom_reaper_th.thread.waiting_on is k.memory_wait
         victim_mm = mm(ex, "victim_mm")
         assert victim_mm.mm_users.counter == 0 and victim_mm.ghost_teardown_waits_memory
@@ -283,11 +290,8 @@ BZ05_KALLOC_INPUT = {
 
 def test_bz05_with_a_kernel_thread_allocating_during_suspend():
     for name, raw in BZ05_KALLOC_INPUT.items():
-        ex = replay(load_variant(name), raw)
+        ex = pinned_finding(name, raw, BZ05_KALLOC_SCENARIO, 2, "oom_killer_disable_early", "BZ-05")
         k = ex.kernel
-        assert ex.scenario == BZ05_KALLOC_SCENARIO and ex.input == raw and ex.preemptions == 2
-        assert ex.finding is not None, name
-        assert (ex.finding.invariant, ex.finding.known_bug) == ("oom_killer_disable_early", "BZ-05")
         assert ex.finding.roles == ("victim", "freezer")
         victim = task(ex, "victim")
         assert victim.ghost_victim and not victim.ghost_exit_mm_done and not victim.frozen

@@ -47,7 +47,7 @@ class mm_struct:
         "oid", "name", "mm_users", "mm_count", "mmap_sem", "mmap", "flags", "core_state", "aio_pending",
         "owner", "ghost_freed", "ghost_victim", "ghost_exit_mmap_done", "ghost_reap_gave_up",
         "ghost_teardown", "ghost_reaped", "ghost_teardown_waits_memory", "ghost_reaper_pin",
-        "ghost_reap_queued", "ghost_async_put",
+        "ghost_reap_queued", "ghost_reap_dropped", "ghost_async_put",
     )
 
     def __init__(self, k: Any, oid: int, name: str) -> None:
@@ -70,6 +70,7 @@ class mm_struct:
         self.ghost_teardown_waits_memory = False
         self.ghost_reaper_pin = 0
         self.ghost_reap_queued = False
+        self.ghost_reap_dropped = False  # a request to the reaper was refused (busy slot)
         self.ghost_async_put = False
 
     def __repr__(self) -> str:

@@ -26,7 +26,7 @@ PARENT = "v4.5"
 SUMMARY = "posted oom_reaper: single mm_to_reap slot, busy slot drops the request, TIF_MEMDIE kept"
 KNOWN_BUGS = {
     "BZ-02": ("memdie_stuck_after_reap",),
-    "BZ-04": ("victim_never_reaped",),
+    "BZ-04": ("reap_request_dropped",),
 }
 HZ = 100
 REAP_ATTEMPTS = 10
@@ -137,6 +137,7 @@ def wake_oom_reaper(k, tsk, mm):
         mm.ghost_reap_queued = True
         wake_up(k.oom_reaper_wait)
     else:
+        mm.ghost_reap_dropped = True
         if k.m.tracing:
             k.m.effect(f"slot busy with {old.name}: request for {mm.name} dropped")
         k.mmdrop(mm)

@@ -19,7 +19,7 @@ PARENT = "mmotm-2016-01"
 SUMMARY = "reaper slot holds the task; reaper clears TIF_MEMDIE with a plain exit_oom_victim(tsk)"
 KNOWN_BUGS = {
     "BZ-03": ("memdie_unpaired_exit", "oom_victims_underflow"),
-    "BZ-04": ("victim_never_reaped",),
+    "BZ-04": ("reap_request_dropped",),
 }
 HZ = 100
 REAP_ATTEMPTS = 10
@@ -102,6 +102,7 @@ def wake_oom_reaper(k, tsk, mm):
         mm.ghost_reap_queued = True
         wake_up(k.oom_reaper_wait)
     else:
+        mm.ghost_reap_dropped = True
         if k.m.tracing:
             k.m.effect(f"slot busy with {old.role}: request for {tsk.role} dropped")
         k.put_task_struct(tsk)
