@@ -126,7 +126,12 @@ def driver_done(k: Any) -> None:
 
 
 def allocator(k: Any, holds_fs_lock: bool) -> Any:
-    """A process that needs memory (a syscall allocating ALLOC_PAGES pages)."""
+    """A process that needs memory (a syscall allocating ALLOC_PAGES pages), or a kernel thread
+    (``drivers=kalloc,...``: a kworker's GFP_KERNEL allocation). The kernel thread has no mm and
+    no user space to return to, the OOM killer never picks it, and the PM freezer's user-space
+    phase (all ``freeze_processes`` does before ``oom_killer_disable``) leaves it running."""
+    # MODEL: one allocation without __GFP_NOFAIL stands for whatever the kworker does; once the
+    # OOM killer is disabled it fails instead of looping (__alloc_pages_slowpath: no progress).
     tsk = k.current
     if holds_fs_lock:
         yield from mutex_lock(k.fs_lock)
@@ -137,23 +142,8 @@ def allocator(k: Any, holds_fs_lock: bool) -> Any:
         yield from mutex_unlock(k.fs_lock)
     k.log("alloc_ok" if ok else "alloc_failed", tsk)
     driver_done(k)
-    yield from return_to_user(k)
-
-
-def kernel_allocator(k: Any, holds_fs_lock: bool) -> Any:
-    """A kernel thread that needs memory (a kworker's GFP_KERNEL allocation): it has no mm and
-    no user space to return to, the OOM killer never picks it, and the PM freezer's user-space
-    phase (all ``freeze_processes`` does before ``oom_killer_disable``) leaves it running."""
-    # MODEL: one allocation without __GFP_NOFAIL stands for whatever the kworker does; once the
-    # OOM killer is disabled it fails instead of looping (__alloc_pages_slowpath: no progress).
-    tsk = k.current
-    if holds_fs_lock:
-        yield from mutex_lock(k.fs_lock)
-    ok = yield from k.__alloc_pages(ALLOC_PAGES)
-    if holds_fs_lock:
-        yield from mutex_unlock(k.fs_lock)
-    k.log("alloc_ok" if ok else "alloc_failed", tsk)
-    driver_done(k)
+    if not tsk.flags & PF_KTHREAD:
+        yield from return_to_user(k)
 
 
 def freezer(k: Any) -> Any:
@@ -251,13 +241,11 @@ def _other_process(k: Any, scenario: Scenario, victim: Any, mm_a: mm_struct) -> 
 
 def _drivers(k: Any, scenario: Scenario, victim: Any) -> list:
     holds_lock = scenario.shape == "lockwait"
-    if scenario.drivers.startswith("kalloc"):
-        (c,) = new_process(k, ("allocator",), None)
+    kernel_thread = scenario.drivers.startswith("kalloc")
+    (c,) = new_process(k, ("allocator",), None if kernel_thread else new_mm(k, "allocator_mm", ((0, 1),)))
+    if kernel_thread:
         c.flags |= PF_KTHREAD
-        bodies = [(c, lambda: kernel_allocator(k, holds_lock))]
-    else:
-        (c,) = new_process(k, ("allocator",), new_mm(k, "allocator_mm", ((0, 1),)))
-        bodies = [(c, lambda: allocator(k, holds_lock))]
+    bodies = [(c, lambda: allocator(k, holds_lock))]
     if scenario.drivers == "alloc,alloc":
         (c2,) = new_process(k, ("allocator2",), new_mm(k, "allocator2_mm", ((0, 1),)))
         bodies.append((c2, lambda: allocator(k, False)))
